@@ -1,0 +1,126 @@
+"""The runbook, as a Prefect flow: move a self-hosted Redis to ElastiCache (or rehearse it locally).
+
+    preflight → quiesce → bgsave-wait → extract → upload → grant → create → wait-available → verify
+      → [pause for approval] → switch-config → verify-cutover → finish
+    any failure after quiesce, a rejection or a timeout: config back, source unpaused, notify.
+
+Read top to bottom; each step is one task in ``tasks/``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.states import Cancelled
+from prefect.transactions import transaction
+
+from tasks.approval import request_approval
+from tasks.cutover import restore_config, switch_config
+from tasks.errors import ApprovalRejected
+from tasks.extract import Extracted, extract
+from tasks.grant import grant
+from tasks.notify import notify, notify_flow_failure
+from tasks.plan import MigrationPlan
+from tasks.preflight import preflight
+from tasks.quiesce import finish_source, quiesce, unquiesce
+from tasks.snapshot import bgsave_wait
+from tasks.target import create, wait_available
+from tasks.upload import StagedObject, upload
+from tasks.verify import VerifyReport, verify, verify_cutover
+
+__all__ = ["migrate_redis", "approval_summary"]
+
+
+@flow(name="migrate-redis", on_failure=[notify_flow_failure], on_crashed=[notify_flow_failure])
+def migrate_redis(plan: MigrationPlan) -> dict[str, Any]:
+    """Move a self-hosted Redis (Docker container or host) to ElastiCache, or rehearse it on a local target.
+
+    Preflight refuses a plan that would fail before anything changes. The source's writes are paused, an RDB
+    snapshot is taken, copied out, uploaded to S3, granted to ElastiCache and used to seed the new cluster.
+    Every key is compared before a human approves the cutover; then the app's config is switched and checked.
+    A rejection, a timeout or any failure restores the config and the source's service.
+
+    Args:
+        plan: the whole migration (source, staging bucket, target, cutover, approval); no secrets.
+
+    Returns:
+        A summary: endpoint, RDB facts, verify result, what was switched.
+    """
+    log = get_run_logger()
+    notify(plan, "started", f"{plan.source.kind} source → {plan.target.kind} {plan.target.replication_group_id}")
+    preflight(plan)
+
+    quiesced = quiesce(plan)
+    try:
+        snapshot = bgsave_wait(plan)
+        rdb = extract(plan)
+        staged = upload(plan, rdb)
+        grant(plan, staged)
+        target = create(plan, staged)
+        endpoint = wait_available(plan, target)
+        report = verify(plan, endpoint)
+
+        notify(plan, "approval-requested", f"{endpoint.url()} holds all {report.keys_checked} keys")
+        decision = request_approval(plan, approval_summary(plan, rdb, staged, endpoint.url(), report))
+        if not decision.approved:
+            raise ApprovalRejected(f"cutover rejected by {decision.approver}"
+                                   f"{': ' + decision.note if decision.note else ''}", step="approval")
+
+        with transaction():
+            switched = switch_config(plan, endpoint)
+            verify_cutover(plan, endpoint, report)  # on failure the transaction restores the config
+    except BaseException as exc:
+        _roll_back(plan, exc)
+        if isinstance(exc, ApprovalRejected):
+            notify(plan, "rejected", f"{exc.message}; the source serves again, config untouched")
+            return Cancelled(message=f"{exc.message}; source unpaused, config untouched")  # type: ignore[return-value]
+        raise
+
+    finished = finish_source(plan, quiesced)
+    notify(plan, "succeeded", f"app now on {endpoint.url()}; {report.keys_checked} keys verified; {finished}")
+    log.info("migration %s done: %s", plan.migration_id, endpoint.url())
+    return {
+        "migration_id": plan.migration_id,
+        "endpoint": endpoint.url(),
+        "snapshot_seconds": snapshot.seconds,
+        "rdb": {"size": rdb.size, "version": f"{rdb.magic}{rdb.rdb_version}", "sha256": rdb.sha256},
+        "object": staged.uri,
+        "keys_verified": report.keys_checked,
+        "dbs": {str(db): counts for db, counts in report.dbs.items()},
+        "switched": {"where": switched.where, "changed": switched.changed},
+        "approved_by": decision.approver,
+    }
+
+
+def _roll_back(plan: MigrationPlan, exc: BaseException) -> None:
+    """Every path that does not end in a verified cutover: config back (if switched), source serving."""
+    log = get_run_logger()
+    log.error("rolling back after: %s", exc)
+    try:
+        restore_config(plan)  # no-op unless a switch is recorded and not yet restored
+    finally:
+        unquiesce(plan)
+
+
+def approval_summary(plan: MigrationPlan, rdb: Extracted, staged: StagedObject, endpoint: str,
+                     report: VerifyReport) -> str:
+    """The markdown shown in the approval form (Prefect UI and Slack)."""
+    counts = ", ".join(f"db{db}: {s} keys" for db, (s, _t) in sorted(report.dbs.items())) or "empty"
+    where = {"none": "nothing (switch by hand)", "ssm": f"SSM `{plan.cutover.ssm_parameter}`",
+             "dotenv": f"`{plan.cutover.dotenv_path}` ({plan.cutover.dotenv_key})"}[plan.cutover.backend]
+    return "\n".join([
+        f"### Approve cutover of `{plan.migration_id}`?",
+        "",
+        f"- **Snapshot**: {rdb.size:,} bytes, {rdb.magic} RDB v{rdb.rdb_version}, from {rdb.origin}",
+        f"- **Staged**: `{staged.uri}`",
+        f"- **Target**: {plan.target.kind} `{plan.target.replication_group_id}` "
+        f"({plan.target.engine} {plan.target.engine_version}) at `{endpoint}`",
+        f"- **Keys**: {counts}",
+        f"- **Verify**: {report.keys_checked} keys equal by type, value and TTL "
+        f"({report.mismatch_count} mismatches)",
+        f"- **On approve**: {where} is switched to the new endpoint",
+        "- **On reject**: the source accepts writes again, config untouched",
+        "",
+        "Answer with decision `approve` or `reject`, your name as approver, and an optional note.",
+    ])

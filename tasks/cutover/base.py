@@ -1,0 +1,40 @@
+"""The config-backend seam: where the application reads its Redis address."""
+
+from __future__ import annotations
+
+import re
+from typing import Protocol
+
+from tasks.connect import Endpoint
+from tasks.plan import MigrationPlan
+
+__all__ = ["ConfigBackend", "render_value", "redact"]
+
+
+class ConfigBackend(Protocol):
+    """One place an app reads its Redis address from. ``write(None)`` removes the value."""
+
+    def describe(self) -> str:
+        """Where the value lives ("ssm:/app/redis_url")."""
+        ...
+
+    def read(self) -> str | None:
+        """The current value, None if absent."""
+        ...
+
+    def write(self, value: str | None) -> None:
+        """Set the value (None = remove it, which restores 'absent')."""
+        ...
+
+
+def render_value(plan: MigrationPlan, endpoint: Endpoint) -> str:
+    """The value to write for the new endpoint, from cutover.value_template."""
+    return plan.cutover.value_template.format(scheme="rediss" if endpoint.tls else "redis", host=endpoint.host,
+                                              port=endpoint.port)
+
+
+def redact(value: str | None) -> str:
+    """A config value safe to log: any password in a URL is masked."""
+    if value is None:
+        return "(absent)"
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", value)

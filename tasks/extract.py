@@ -1,0 +1,268 @@
+"""extract: copy the RDB the source just wrote to local disk, streaming, checking it as it goes.
+
+Two sources of the file (the seam): a Docker container, read through the Docker API's archive stream
+(``get_archive``), and a file on this host. Both yield chunks; :func:`write_checked` writes them to disk
+while computing SHA-256 and Redis' CRC-64, and refuses a file whose header is not an RDB's before
+writing more than the first chunk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import tarfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from prefect import get_run_logger, task
+
+from tasks.connect import source_client
+from tasks.errors import ExtractError, SourceError, mapped
+from tasks.plan import MigrationPlan
+from tasks.rdb import Crc64Jones, RdbFormatError, read_header
+from tasks.retry import IO_RETRIES
+
+__all__ = [
+    "Extracted",
+    "RdbSource",
+    "DockerRdbSource",
+    "HostRdbSource",
+    "IterStream",
+    "write_checked",
+    "rdb_source_for",
+    "rdb_path_on_server",
+    "extract",
+]
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """The RDB on local disk and what was learned reading it."""
+
+    path: str
+    size: int
+    sha256: str
+    crc64_stored: int
+    crc64_computed: int
+    rdb_version: int
+    magic: str
+    origin: str            # "container web-redis:/data/dump.rdb" / "host:/var/lib/redis/dump.rdb"
+
+    @property
+    def checksum_ok(self) -> bool | None:
+        """None when the file carries no checksum (``rdbchecksum no`` or RDB < 5)."""
+        if self.crc64_stored == 0 or (self.magic == "REDIS" and self.rdb_version < 5):
+            return None
+        return self.crc64_stored == self.crc64_computed
+
+
+class RdbSource(Protocol):
+    """Where the RDB file comes from."""
+
+    def describe(self, path: str) -> str:
+        """Human description of the file's location."""
+        ...
+
+    def open(self, path: str) -> tuple[int | None, Iterator[bytes]]:
+        """The file's size (if known before reading) and its bytes, in order."""
+        ...
+
+
+class IterStream(io.RawIOBase):
+    """A read-only file object over an iterator of byte chunks (for tarfile's stream mode)."""
+
+    def __init__(self, it: Iterable[bytes]) -> None:
+        self._it = iter(it)
+        self._buf = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while not self._buf:
+            try:
+                self._buf = next(self._it)
+            except StopIteration:
+                return 0
+        n = min(len(b), len(self._buf))
+        b[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+
+class DockerRdbSource:
+    """The RDB inside a container, read through the Docker API (works on stopped containers and volumes)."""
+
+    def __init__(self, container: str, docker_host: str | None = None) -> None:
+        import docker
+
+        self.name = container
+        with mapped("extract", ExtractError, f"Docker engine {docker_host or '(default)'}"):
+            self.client = docker.DockerClient(base_url=docker_host) if docker_host else docker.from_env()
+            self.container = self.client.containers.get(container)
+
+    def describe(self, path: str) -> str:
+        return f"container {self.name}:{path}"
+
+    def open(self, path: str) -> tuple[int | None, Iterator[bytes]]:
+        with mapped("extract", ExtractError, self.describe(path)):
+            stream, stat = self.container.get_archive(path, chunk_size=CHUNK)
+        return (int(stat.get("size", 0)) or None), self._member(stream, path)
+
+    def _member(self, stream: Iterable[bytes], path: str) -> Iterator[bytes]:
+        """The bytes of the one file in the archive stream."""
+        with mapped("extract", ExtractError, self.describe(path)):
+            tar = tarfile.open(fileobj=io.BufferedReader(IterStream(stream), CHUNK), mode="r|")
+            member = tar.next()
+            if member is None or not member.isfile():
+                raise ExtractError(f"{self.describe(path)} is not a regular file",
+                                   remedy="point source.rdb_path at the RDB file itself", step="extract")
+            f = tar.extractfile(member)
+            assert f is not None
+            while True:
+                block = f.read(CHUNK)
+                if not block:
+                    break
+                yield block
+
+
+class HostRdbSource:
+    """The RDB as a file on this host."""
+
+    def describe(self, path: str) -> str:
+        return f"host:{path}"
+
+    def open(self, path: str) -> tuple[int | None, Iterator[bytes]]:
+        try:
+            f = open(path, "rb")  # noqa: SIM115 - closed by the generator
+        except FileNotFoundError as exc:
+            raise ExtractError(f"RDB file {path} does not exist on this host",
+                               remedy="set source.rdb_path, or check the server's `dir`/`dbfilename`",
+                               step="extract") from exc
+        return os.fstat(f.fileno()).st_size, self._read(f)
+
+    @staticmethod
+    def _read(f: Any) -> Iterator[bytes]:
+        with f:
+            while True:
+                block = f.read(CHUNK)
+                if not block:
+                    return
+                yield block
+
+
+def rdb_source_for(plan: MigrationPlan) -> RdbSource:
+    """The RdbSource the plan names."""
+    if plan.source.kind == "docker":
+        assert plan.source.container
+        return DockerRdbSource(plan.source.container, plan.source.docker_host)
+    return HostRdbSource()
+
+
+def rdb_path_on_server(plan: MigrationPlan) -> str:
+    """Where the server writes its RDB: source.rdb_path, else CONFIG GET dir + dbfilename."""
+    if plan.source.rdb_path:
+        return plan.source.rdb_path
+    r = source_client(plan)
+    try:
+        d = r.config_get("dir")
+        f = r.config_get("dbfilename")
+    except Exception as exc:  # noqa: BLE001 - renamed CONFIG and friends
+        raise SourceError(f"cannot ask the source where its RDB is (CONFIG GET failed: {exc})",
+                          remedy="set source.rdb_path to the RDB's path (CONFIG may be renamed)",
+                          step="extract", retryable=False) from exc
+
+    def _s(v: Any) -> str:
+        return v.decode() if isinstance(v, bytes) else str(v)
+
+    dirv = _s(d.get("dir") or d.get(b"dir"))
+    name = _s(f.get("dbfilename") or f.get(b"dbfilename"))
+    return str(Path(dirv) / name)
+
+
+def write_checked(chunks: Iterable[bytes], dest: Path, origin: str) -> Extracted:
+    """Write ``chunks`` to ``dest`` atomically, checking the RDB header first and hashing as it goes.
+
+    The trailing 8 bytes of an RDB are its CRC-64 over everything before them, so the last 8 bytes seen
+    are held back from the running CRC.
+
+    Raises:
+        ExtractError: not an RDB (nothing is kept), or the copy does not match its own checksum.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    sha = hashlib.sha256()
+    crc = Crc64Jones()
+    tail = b""
+    size = 0
+    header = None
+    try:
+        with open(part, "wb") as out:
+            for block in chunks:
+                if header is None:
+                    try:
+                        header = read_header(block[:9] if len(block) >= 9 else block)
+                    except RdbFormatError as exc:
+                        raise ExtractError(f"{origin} is not an RDB file: {exc}",
+                                           remedy="point source.rdb_path (or the server's dir/dbfilename) at "
+                                           "the dump.rdb Redis writes", step="extract") from exc
+                out.write(block)
+                sha.update(block)
+                size += len(block)
+                data = tail + block
+                crc.update(data[:-8])
+                tail = data[-8:]
+            out.flush()
+            os.fsync(out.fileno())
+        if header is None:
+            raise ExtractError(f"{origin} is empty", remedy="check that BGSAVE wrote the file", step="extract")
+        os.replace(part, dest)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    result = Extracted(path=str(dest), size=size, sha256=sha.hexdigest(),
+                       crc64_stored=int.from_bytes(tail, "little") if len(tail) == 8 else 0,
+                       crc64_computed=crc.digest(), rdb_version=header.version, magic=header.magic, origin=origin)
+    if result.checksum_ok is False:
+        dest.unlink(missing_ok=True)
+        raise ExtractError(f"{origin}: the copy does not match the RDB's own CRC-64 "
+                           f"(stored {result.crc64_stored:#018x}, computed {result.crc64_computed:#018x})",
+                           remedy="the file is corrupt or was being written; re-run to snapshot again",
+                           step="extract", retryable=True)
+    return result
+
+
+@task(name="extract", **IO_RETRIES)
+def extract(plan: MigrationPlan) -> Extracted:
+    """Copy the source's RDB (from its container or this host) to the migration's workdir.
+
+    Returns:
+        The local file, its size, SHA-256, CRC-64 and RDB version.
+
+    Raises:
+        ExtractError: container or file missing, not an RDB, not enough disk, checksum mismatch.
+    """
+    log = get_run_logger()
+    src = rdb_source_for(plan)
+    path = rdb_path_on_server(plan)
+    origin = src.describe(path)
+    expected, chunks = src.open(path)
+    workdir = plan.workdir
+    workdir.mkdir(parents=True, exist_ok=True)
+    if expected:
+        free = shutil.disk_usage(workdir).free
+        if free < expected * 1.05:
+            raise ExtractError(f"{workdir} has {free >> 20} MiB free; the RDB is {expected >> 20} MiB",
+                               remedy="free disk space or point staging.workdir at a bigger disk", step="extract")
+    log.info("extracting %s (%s bytes)", origin, expected if expected is not None else "?")
+    result = write_checked(chunks, workdir / "dump.rdb", origin)
+    log.info("extracted %s: %s bytes, %s version %s, sha256 %s, CRC-64 %s", origin, result.size, result.magic,
+             result.rdb_version, result.sha256[:16],
+             {True: "ok", None: "absent (rdbchecksum no)", False: "BAD"}[result.checksum_ok])
+    return result

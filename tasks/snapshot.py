@@ -1,0 +1,137 @@
+"""bgsave-wait: take an RDB snapshot that postdates the quiesce, and wait for it to finish."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from prefect import get_run_logger, task
+
+from tasks.connect import source_client
+from tasks.errors import SnapshotError, SourceError, mapped
+from tasks.plan import MigrationPlan
+from tasks.retry import IO_RETRIES
+
+__all__ = ["Snapshot", "bgsave_finished", "bgsave_wait", "poll_delays"]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A finished BGSAVE."""
+
+    last_save_time: int          # LASTSAVE after our save (server clock, seconds)
+    rdb_saves: int | None        # INFO rdb_saves (7.0+), None on older servers
+    seconds: float               # how long the save took, seen from here
+    changes_since_save: int      # rdb_changes_since_last_save right after (0 when writes are paused)
+
+
+def _int(info: dict[str, Any], key: str) -> int | None:
+    v = info.get(key)
+    return None if v is None else int(v)
+
+
+def bgsave_finished(before: dict[str, Any], info: dict[str, Any]) -> bool:
+    """Whether the BGSAVE we started after ``before`` (INFO persistence) has completed.
+
+    A save is ours once ``rdb_saves`` grew (7.0+) or ``rdb_last_save_time`` moved past the value before
+    it, and no save is in progress.
+
+    Raises:
+        SnapshotError: the save ended with ``rdb_last_bgsave_status:err``.
+    """
+    if _int(info, "rdb_bgsave_in_progress"):
+        return False
+    # Our BGSAVE forked before this is called, so a finished save's status is ours.
+    if str(info.get("rdb_last_bgsave_status", "ok")) != "ok":
+        raise SnapshotError(
+            "BGSAVE failed on the source (rdb_last_bgsave_status:err)",
+            remedy="read the source's log: usually no disk space in `dir` or fork failed (vm.overcommit_memory=1, "
+            "free memory); fix it and re-run",
+            step="bgsave-wait",
+        )
+    saves_before, saves_now = _int(before, "rdb_saves"), _int(info, "rdb_saves")
+    if saves_before is not None and saves_now is not None:
+        return saves_now > saves_before
+    newer = (_int(info, "rdb_last_save_time") or 0) > (_int(before, "rdb_last_save_time") or 0)
+    return newer
+
+
+def poll_delays(start: float = 0.1, cap: float = 2.0) -> Any:
+    """Poll intervals: fast at first (small datasets finish in ms), then every ``cap`` seconds."""
+    d = start
+    while True:
+        yield d
+        d = min(cap, d * 1.5)
+
+
+@task(name="bgsave-wait", **IO_RETRIES)
+def bgsave_wait(plan: MigrationPlan, timeout_seconds: float = 3600) -> Snapshot:
+    """Run BGSAVE on the (quiesced) source and wait until it has written the RDB.
+
+    A save already in progress was started before the quiesce, so it is waited out and a new one
+    started: the snapshot must postdate the pause.
+
+    Raises:
+        SnapshotError: BGSAVE failed, or did not finish within ``timeout_seconds``.
+    """
+    log = get_run_logger()
+    r = source_client(plan)
+    t0 = time.monotonic()
+    deadline = t0 + timeout_seconds
+    with mapped("bgsave-wait", SourceError, "source"):
+        while True:
+            _wait_idle(r, deadline)
+            before = r.info("persistence")
+            # LASTSAVE has 1 s resolution: make sure ours can be told from one in this same second.
+            if _int(before, "rdb_saves") is None and int(r.time()[0]) <= int(before["rdb_last_save_time"]):
+                time.sleep(1.05)
+            try:
+                reply = r.execute_command("BGSAVE")
+            except Exception as exc:  # noqa: BLE001 - redis ResponseError, classified below
+                text = str(exc)
+                if "already in progress" in text:
+                    log.info("a background save was already running (started before the pause); waiting for it")
+                    continue
+                if "rewriting in progress" in text or "AOF" in text:
+                    log.info("an AOF rewrite is running; waiting for it before BGSAVE")
+                    _wait_aof(r, deadline)
+                    continue
+                raise
+            log.info("BGSAVE: %s", reply.decode() if isinstance(reply, bytes) else reply)
+            break
+        for delay in poll_delays():
+            info = r.info("persistence")
+            if bgsave_finished(before, info):
+                break
+            if time.monotonic() > deadline:
+                raise SnapshotError(f"BGSAVE did not finish within {timeout_seconds:.0f}s",
+                                    remedy="a very large dataset or slow disk: raise the timeout, check the "
+                                    "source's disk", step="bgsave-wait")
+            time.sleep(delay)
+    snap = Snapshot(last_save_time=int(info["rdb_last_save_time"]), rdb_saves=_int(info, "rdb_saves"),
+                    seconds=round(time.monotonic() - t0, 3),
+                    changes_since_save=int(info.get("rdb_changes_since_last_save", 0)))
+    log.info("snapshot written in %.2fs (LASTSAVE %s, changes since: %s)", snap.seconds, snap.last_save_time,
+             snap.changes_since_save)
+    return snap
+
+
+def _wait_idle(r: Any, deadline: float) -> None:
+    """Wait for any save in progress to end."""
+    for delay in poll_delays():
+        if not _int(r.info("persistence"), "rdb_bgsave_in_progress"):
+            return
+        if time.monotonic() > deadline:
+            raise SnapshotError("a background save never finished", step="bgsave-wait")
+        time.sleep(delay)
+
+
+def _wait_aof(r: Any, deadline: float) -> None:
+    """Wait for an AOF rewrite to end."""
+    for delay in poll_delays():
+        if not _int(r.info("persistence"), "aof_rewrite_in_progress"):
+            return
+        if time.monotonic() > deadline:
+            raise SnapshotError("an AOF rewrite never finished", step="bgsave-wait")
+        time.sleep(delay)

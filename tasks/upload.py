@@ -1,0 +1,121 @@
+"""upload: put the extracted RDB into the staging bucket, multipart, SSE-S3, with an S3 checksum.
+
+A re-run finds the object already there (same size and SHA-256 in its metadata) and does not upload it
+again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from boto3.s3.transfer import TransferConfig
+from prefect import get_run_logger, task
+
+from tasks.aws import aws_client
+from tasks.errors import TransferError, mapped
+from tasks.extract import Extracted
+from tasks.plan import MigrationPlan
+from tasks.retry import IO_RETRIES
+
+__all__ = ["StagedObject", "object_arn", "upload_extra_args", "already_uploaded", "transfer_config", "upload"]
+
+MiB = 1 << 20
+
+
+@dataclass(frozen=True)
+class StagedObject:
+    """The RDB in S3, as ElastiCache will read it."""
+
+    bucket: str
+    key: str
+    size: int
+    sha256: str
+    etag: str
+    rdb_version: int
+    magic: str
+    uploaded: bool        # False when an earlier run's identical object was reused
+
+    @property
+    def arn(self) -> str:
+        return object_arn(self.bucket, self.key)
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+def object_arn(bucket: str, key: str, partition: str = "aws") -> str:
+    """The SnapshotArns entry for an object (ElastiCache takes the S3 ARN)."""
+    return f"arn:{partition}:s3:::{bucket}/{key}"
+
+
+def upload_extra_args(plan: MigrationPlan, ex: Extracted) -> dict[str, Any]:
+    """ExtraArgs for the upload: SSE-S3 (the only encryption ElastiCache can read), checksum, metadata."""
+    return {
+        "ServerSideEncryption": "AES256",
+        "ChecksumAlgorithm": "SHA256",
+        "ACL": "private",  # an explicit owner-only ACL; the grant step adds ElastiCache's read grant
+        "Metadata": {
+            "migration-id": plan.migration_id,
+            "sha256": ex.sha256,
+            "rdb-version": f"{ex.magic}{ex.rdb_version}",
+            "crc64": f"{ex.crc64_computed:016x}",
+        },
+        "ContentType": "application/octet-stream",
+    }
+
+
+def already_uploaded(head: dict[str, Any] | None, ex: Extracted) -> bool:
+    """Whether an existing object (head_object reply) is this very file."""
+    if not head:
+        return False
+    meta = {k.lower(): v for k, v in (head.get("Metadata") or {}).items()}
+    return int(head.get("ContentLength", -1)) == ex.size and meta.get("sha256") == ex.sha256
+
+
+def transfer_config(size: int) -> TransferConfig:
+    """Multipart settings: 64 MiB parts (at most 10,000 parts: bigger parts for huge files), 4 in flight."""
+    part = max(64 * MiB, -(-size // 9000))
+    return TransferConfig(multipart_threshold=64 * MiB, multipart_chunksize=part, max_concurrency=4,
+                          use_threads=True)
+
+
+def _head(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    """head_object, or None if the object does not exist."""
+    try:
+        return dict(s3.head_object(Bucket=bucket, Key=key))
+    except Exception as exc:  # noqa: BLE001 - 404 means absent; anything else is re-raised
+        code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+        if code in {"404", "NoSuchKey", "NotFound"}:
+            return None
+        raise
+
+
+@task(name="upload", **IO_RETRIES)
+def upload(plan: MigrationPlan, ex: Extracted) -> StagedObject:
+    """Upload the RDB to ``s3://staging.bucket/PREFIX/ID/dump.rdb`` (skipped when already there).
+
+    Raises:
+        TransferError: bucket missing or in another region, access denied, upload failed.
+    """
+    log = get_run_logger()
+    s3 = aws_client(plan, "s3")
+    bucket, key = plan.staging.bucket, plan.object_key
+    with mapped("upload", TransferError, f"s3://{bucket}/{key}"):
+        head = _head(s3, bucket, key)
+        if already_uploaded(head, ex):
+            assert head is not None
+            log.info("s3://%s/%s already holds this RDB (same size and SHA-256): not uploading again", bucket, key)
+            return StagedObject(bucket, key, ex.size, ex.sha256, str(head.get("ETag", "")).strip('"'),
+                                ex.rdb_version, ex.magic, uploaded=False)
+        s3.upload_file(ex.path, bucket, key, ExtraArgs=upload_extra_args(plan, ex), Config=transfer_config(ex.size))
+        head = _head(s3, bucket, key)
+    if not already_uploaded(head, ex):
+        raise TransferError(f"s3://{bucket}/{key} does not match the local RDB after upload",
+                            remedy="re-run; if it persists, check for another writer of that key", step="upload",
+                            retryable=True)
+    assert head is not None
+    log.info("uploaded %s bytes to s3://%s/%s (SSE %s)", ex.size, bucket, key, head.get("ServerSideEncryption"))
+    return StagedObject(bucket, key, ex.size, ex.sha256, str(head.get("ETag", "")).strip('"'), ex.rdb_version,
+                        ex.magic, uploaded=True)
