@@ -207,7 +207,7 @@ def write_checked(chunks: Iterable[bytes], dest: Path, origin: str) -> Extracted
             for block in chunks:
                 if header is None:
                     try:
-                        header = read_header(block[:9] if len(block) >= 9 else block)
+                        header = read_header(block[:512])
                     except RdbFormatError as exc:
                         raise ExtractError(f"{origin} is not an RDB file: {exc}",
                                            remedy="point source.rdb_path (or the server's dir/dbfilename) at "
