@@ -124,3 +124,27 @@ def approval_summary(plan: MigrationPlan, rdb: Extracted, staged: StagedObject, 
         "",
         "Answer with decision `approve` or `reject`, your name as approver, and an optional note.",
     ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m flows.migrate PLAN.yaml``: run one migration from a plan file (no deployment needed)."""
+    import argparse
+
+    from tasks.errors import MigrationError
+    from tasks.plan import load_plan
+
+    ap = argparse.ArgumentParser(description="Run the Redis → ElastiCache migration flow for a plan file.")
+    ap.add_argument("plan", help="plan YAML (see deployments/production-example.yaml)")
+    args = ap.parse_args(argv)
+    try:
+        plan = load_plan(args.plan)
+    except MigrationError as exc:
+        print(exc)
+        return 2
+    state = migrate_redis(plan, return_state=True)
+    print(f"{state.type.value}: {state.message or ''}")
+    return 0 if state.is_completed() else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -181,8 +181,9 @@ def rdb_path_on_server(plan: MigrationPlan) -> str:
     def _s(v: Any) -> str:
         return v.decode() if isinstance(v, bytes) else str(v)
 
-    dirv = _s(d.get("dir") or d.get(b"dir"))
-    name = _s(f.get("dbfilename") or f.get(b"dbfilename"))
+    cfg: dict[Any, Any] = {**d, **f}
+    dirv = _s(cfg.get("dir") or cfg.get(b"dir"))
+    name = _s(cfg.get("dbfilename") or cfg.get(b"dbfilename"))
     return str(Path(dirv) / name)
 
 

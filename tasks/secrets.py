@@ -41,6 +41,6 @@ def resolve_secret(ref: str | None, *, purpose: str) -> str | None:
             raise PlanError(f"the {purpose} should be in Prefect Secret block {name!r}, which was not found",
                             remedy=f"create it: Secret(value=...).save({name!r}) or in the UI under Blocks"
                             ) from exc
-        return str(block.get())
+        return str(block.get())  # type: ignore[union-attr]  # sync context: a Secret, not a coroutine
     raise PlanError(f"secret reference for the {purpose} must look like env:NAME or prefect:BLOCK",
                     remedy="fix the *_secret field of the plan")

@@ -53,8 +53,11 @@ def need(name: str) -> Any:
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """moto's server (S3, SSM, ElastiCache, …) on 127.0.0.1; the URL goes into plans as aws.endpoint_url."""
+    import logging
+
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

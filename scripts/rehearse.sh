@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Set up (a virtualenv with the pinned packages) and run a full migration rehearsal on this machine.
+# Needs only Python 3.11 with venv: no root, no Docker engine, no AWS account.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.requirements.sha
+want=$(sha256sum requirements.txt | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "installing the pinned packages into .venv (about a minute the first time)…"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+  echo "$want" > "$stamp"
+fi
+exec .venv/bin/python -m scripts.rehearse "$@"

