@@ -70,6 +70,7 @@ def migrate_redis(plan: MigrationPlan) -> dict[str, Any]:
         with transaction():
             switched = switch_config(plan, endpoint)
             verify_cutover(plan, endpoint, report)  # on failure the transaction restores the config
+        notify(plan, "cutover", f"{switched.where} now points at {endpoint.url()}")
     except BaseException as exc:
         _roll_back(plan, exc)
         if isinstance(exc, ApprovalRejected):

@@ -101,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
 
         _say(f"3/4  the migration flow ({plan.migration_id}): {plan.source.kind} source → {plan.target.kind} "
              f"{plan.target.engine} {plan.target.engine_version}")
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:  # start Prefect's local server once, before threads
+            client.hello()
         approver = threading.Thread(target=_auto_approve, args=(wait_for_paused_run, resume_run), daemon=True)
         approver.start()
         t0 = time.monotonic()

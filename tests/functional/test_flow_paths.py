@@ -246,4 +246,57 @@ def test_redis3_source_migrates_to_newer_target(tmp_path: Path, moto_endpoint: s
     finally:
         stop_rehearsal_target(plan.workdir)
         srv.stop()
-    time.sleep(0)
+
+
+def test_approval_timeout_rolls_back_and_says_why(tmp_path: Path, moto_endpoint: str, bucket: str,
+                                                  source: LocalRedisServer, app_env: Path) -> None:
+    """Nobody answers: the run fails saying so, the source takes writes again, the config is untouched."""
+    _loaded(source)
+    before = app_env.read_bytes()
+    plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=source.port,
+                     cutover={"backend": "dotenv", "dotenv_path": str(app_env)},
+                     approval={"required": True, "timeout_seconds": 10})
+    try:
+        state = migrate_redis(plan, return_state=True)
+        assert state.is_failed()
+        assert "no approval within 10s" in (state.message or "")
+        assert _writable(redis_client("127.0.0.1", source.port, timeout=1))
+        assert app_env.read_bytes() == before
+    finally:
+        stop_rehearsal_target(plan.workdir)
+
+
+def test_source_password_never_reaches_logs_or_parameters(tmp_path: Path, moto_endpoint: str, bucket: str,
+                                                          redis70: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The password lives in the worker's environment; the plan, the run's parameters and its logs never hold it."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    secret = "s3cr3t-Pa55-" + tmp_path.name[-6:]
+    monkeypatch.setenv("SRC_REDIS_PW", secret)
+    srv = LocalRedisServer(redis70, workdir=tmp_path / "pw", password=secret).start()
+    try:
+        r = srv.client()
+        r.set("k", "v")
+        r.close()
+        plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=srv.port,
+                         source={"kind": "host", "redis": {"host": "127.0.0.1", "port": srv.port,
+                                                           "password_secret": "env:SRC_REDIS_PW"}})
+        state = migrate_redis(plan, return_state=True)
+        assert state.is_completed(), state.message
+        assert secret not in plan.model_dump_json()
+        from prefect.logging.handlers import APILogHandler
+
+        APILogHandler().flush()  # logs reach the server in batches
+        with get_client(sync_client=True) as client:
+            run = client.read_flow_run(state.state_details.flow_run_id)
+            for _ in range(50):
+                logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])))
+                if len(logs) > 10:
+                    break
+                time.sleep(0.2)
+        assert secret not in repr(run.parameters)
+        assert len(logs) > 10 and not [entry.message for entry in logs if secret in entry.message]
+    finally:
+        stop_rehearsal_target(plan.workdir)
+        srv.stop()
