@@ -138,7 +138,8 @@ def policy_allows(policy: dict[str, Any] | None, bucket: str, key: str, region: 
     principal = f"{region}.elasticache-snapshot.amazonaws.com"
     arn = f"arn:{partition_of(region)}:s3:::{bucket}/{key}"
     for s in (policy or {}).get("Statement", []):
-        svc = (s.get("Principal") or {}).get("Service")
+        principal_field = s.get("Principal")  # may be the string "*" (e.g. a DenyInsecureTransport statement)
+        svc = principal_field.get("Service") if isinstance(principal_field, dict) else None
         svcs = svc if isinstance(svc, list) else [svc]
         actions = s.get("Action") if isinstance(s.get("Action"), list) else [s.get("Action")]
         res = s.get("Resource") if isinstance(s.get("Resource"), list) else [s.get("Resource")]

@@ -230,7 +230,7 @@ class Cutover(_Model):
             raise ValueError("cutover.dotenv_path is required for backend 'dotenv'")
         try:
             self.value_template.format(scheme="redis", host="h", port=1)
-        except (KeyError, IndexError) as exc:
+        except (KeyError, IndexError, AttributeError, TypeError, ValueError) as exc:  # e.g. {host.x}, {port[0]}, {
             raise ValueError(f"cutover.value_template may use only {{scheme}}, {{host}}, {{port}}: {exc}") from exc
         return self
 

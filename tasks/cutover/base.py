@@ -37,4 +37,5 @@ def redact(value: str | None) -> str:
     """A config value safe to log: any password in a URL is masked."""
     if value is None:
         return "(absent)"
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", value)
+    # Up to the *last* '@' of the authority, as URL parsers (redis-py included) read a raw '@' in a password.
+    return re.sub(r"(://[^:/@]*:)[^/?#\s]*@", r"\1***@", value)

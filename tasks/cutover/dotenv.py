@@ -18,7 +18,9 @@ __all__ = ["DotenvFile", "get_value", "set_value"]
 
 
 def _pattern(key: str) -> re.Pattern[str]:
-    return re.compile(rf"^(\s*(?:export\s+)?{re.escape(key)}\s*=\s*)(.*?)(\r?)$", re.MULTILINE)
+    # [ \t], not \s: \s also matches newlines, so `KEY=` (empty) would take the next line as its value,
+    # and removing a key would also remove the blank lines before it.
+    return re.compile(rf"^([ \t]*(?:export[ \t]+)?{re.escape(key)}[ \t]*=[ \t]*)(.*?)(\r?)$", re.MULTILINE)
 
 
 def _unquote(v: str) -> str:
