@@ -163,7 +163,14 @@ class ElastiCacheTarget:
                     waiter.wait(ReplicationGroupId=handle.id, WaiterConfig={"Delay": delay, "MaxAttempts": 1})
                     break
                 except WaiterError as exc:
-                    groups = (exc.last_response or {}).get("ReplicationGroups") or [{}]
+                    last = exc.last_response or {}
+                    if "Error" in last:
+                        code = last["Error"].get("Code", "?")
+                        if code in {"ReplicationGroupNotFoundFault", "ReplicationGroupNotFound"}:
+                            raise ProvisioningError(f"replication group {handle.id} disappeared while waiting ({code})",
+                                                    remedy="someone deleted it; re-run to create it again",
+                                                    step="wait-available") from exc
+                    groups = last.get("ReplicationGroups") or [{}]
                     status = groups[0].get("Status", "?")
                     if status != last_status:
                         log.info("t+%4.0fs  %s: %s", time.monotonic() - t0, handle.id, status)
