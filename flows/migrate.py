@@ -1,6 +1,6 @@
 """The runbook, as a Prefect flow: move a self-hosted Redis to ElastiCache (or rehearse it locally).
 
-    preflight → quiesce → bgsave-wait → extract → upload → grant → create → wait-available → verify
+    preflight → quiesce → bgsave-wait → extract → inspect → upload → grant → create → wait-available → verify
       → [pause for approval] → switch-config → verify-cutover → finish
     any failure after quiesce, a rejection or a timeout: config back, source unpaused, notify.
 
@@ -22,7 +22,7 @@ from tasks.extract import Extracted, extract
 from tasks.grant import grant
 from tasks.notify import notify, notify_flow_failure
 from tasks.plan import MigrationPlan
-from tasks.preflight import preflight
+from tasks.preflight import inspect_snapshot, preflight
 from tasks.quiesce import finish_source, quiesce, unquiesce
 from tasks.snapshot import bgsave_wait
 from tasks.target import create, wait_available
@@ -33,7 +33,7 @@ __all__ = ["migrate_redis", "approval_summary"]
 
 
 @flow(name="migrate-redis", on_failure=[notify_flow_failure], on_crashed=[notify_flow_failure])
-def migrate_redis(plan: MigrationPlan) -> dict[str, Any]:
+def migrate_redis(plan: MigrationPlan, plan_only: bool = False) -> dict[str, Any]:
     """Move a self-hosted Redis (Docker container or host) to ElastiCache, or rehearse it on a local target.
 
     Preflight refuses a plan that would fail before anything changes. The source's writes are paused, an RDB
@@ -43,11 +43,16 @@ def migrate_redis(plan: MigrationPlan) -> dict[str, Any]:
 
     Args:
         plan: the whole migration (source, staging bucket, target, cutover, approval); no secrets.
+        plan_only: run only the read-only preflight checks and report (days before the window).
 
     Returns:
         A summary: endpoint, RDB facts, verify result, what was switched.
     """
     log = get_run_logger()
+    if plan_only:
+        findings = preflight(plan)  # raises (run Failed) when anything blocks; changes nothing either way
+        return {"migration_id": plan.migration_id, "plan_only": True,
+                "findings": [f.__dict__ for f in findings]}
     notify(plan, "started", f"{plan.source.kind} source → {plan.target.kind} {plan.target.replication_group_id}")
     preflight(plan)
 
@@ -55,6 +60,7 @@ def migrate_redis(plan: MigrationPlan) -> dict[str, Any]:
     try:
         snapshot = bgsave_wait(plan)
         rdb = extract(plan)
+        inspect_snapshot(plan, rdb)
         staged = upload(plan, rdb)
         grant(plan, staged)
         target = create(plan, staged)
@@ -136,13 +142,14 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(description="Run the Redis → ElastiCache migration flow for a plan file.")
     ap.add_argument("plan", help="plan YAML (see deployments/production-example.yaml)")
+    ap.add_argument("--plan-only", action="store_true", help="only the read-only preflight checks and report")
     args = ap.parse_args(argv)
     try:
         plan = load_plan(args.plan)
     except MigrationError as exc:
         print(exc)
         return 2
-    state = migrate_redis(plan, return_state=True)
+    state = migrate_redis(plan, plan_only=args.plan_only, return_state=True)
     print(f"{state.type.value}: {state.message or ''}")
     return 0 if state.is_completed() else 1
 

@@ -19,6 +19,7 @@ from docker.models.containers import Container
 from tests.support.docker_engine import (
     DockerEngine,
     build_redis_image,
+    require_engine,
     run_redis_container,
     start_engine,
 )
@@ -153,6 +154,7 @@ def test_rdb_lives_where_config_dir_and_dbfilename_say(
 
 @pytest.mark.slow
 def test_restart_keeps_containers_defined(tmp_path: Path) -> None:
+    require_engine()
     engine = start_engine(tmp_path)
     client = engine.client()
     try:
@@ -185,6 +187,7 @@ def test_restart_keeps_containers_defined(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_engine_left_over_on_the_socket_is_replaced(tmp_path: Path) -> None:
+    require_engine()
     crashed = start_engine(tmp_path)  # stands for an engine a killed test run left behind
     fresh = start_engine(tmp_path)
     try:

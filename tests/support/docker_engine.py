@@ -38,6 +38,7 @@ __all__ = [
     "docker_engine",
     "engine_unavailable_reason",
     "redis_image",
+    "require_engine",
     "run_redis_container",
     "start_engine",
 ]
@@ -506,14 +507,19 @@ def run_redis_container(
 # ------------------------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(scope="session")
-def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerEngine]:
-    """A private dockerd for the session; skipped where none can run, but a failure under CI=true."""
+def require_engine() -> None:
+    """Skip the calling test where no engine can run here; under CI=true that is a failure instead."""
     reason = engine_unavailable_reason()
     if reason is not None:
         if os.environ.get("CI", "").lower() in ("true", "1"):
             pytest.fail(f"{reason} — Docker tests may not be skipped under CI", pytrace=False)
         pytest.skip(f"{reason} — Docker tests skipped")
+
+
+@pytest.fixture(scope="session")
+def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerEngine]:
+    """A private dockerd for the session; skipped where none can run, but a failure under CI=true."""
+    require_engine()
     engine = start_engine(tmp_path_factory.mktemp("docker"))
     try:
         yield engine

@@ -1,0 +1,279 @@
+"""Preflight against real bad inputs: each check refuses what would fail, and a plan-only run changes nothing.
+
+Real servers (Redis 7.0, Valkey 9.1, a replica, a Sentinel), real RDB files (corrupted and truncated
+copies of real dumps, a module-typed file built byte by byte), moto's S3/EC2/ElastiCache. moto lacks
+describe_cache_engine_versions: that check runs against botocore's Stubber, which validates each request
+against the real ElastiCache API model (it cannot show what AWS would answer in a given region).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from prefect import flow
+
+from flows.migrate import migrate_redis
+from tasks.connect import redis_client
+from tasks.errors import PreflightError
+from tasks.findings import Finding
+from tasks.localredis import LocalRedisServer
+from tasks.preflight import run_checks
+from tests.conftest import REGION, free_port, make_plan, need
+from tests.unit.test_rdb import module2_value, rdb, s
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+
+def _find(findings: list[Finding], check: str, severity: str, text: str) -> Finding:
+    hits = [f for f in findings if f.check == check and f.severity == severity and text in f.seen]
+    assert hits, f"no {severity} {check} finding with {text!r} in:\n" + "\n".join(map(str, findings))
+    return hits[0]
+
+
+def _saved_server(binary: Any, tmp_path: Path, name: str, **kw: Any) -> LocalRedisServer:
+    srv = LocalRedisServer(binary, workdir=tmp_path / name, **kw).start()
+    r = srv.client()
+    for i in range(50):
+        r.set(f"k{i}", f"v{i}")
+    r.save()
+    r.close()
+    return srv
+
+
+def test_plan_only_lists_every_problem_and_changes_nothing(tmp_path: Path, moto_endpoint: str, capsys: Any,
+                                                           ) -> None:
+    """A bad setup, everything at once: each problem is listed with its remedy; nothing is touched."""
+    valkey9 = need("valkey-9.1")
+    src = _saved_server(valkey9, tmp_path, "src")            # its dump.rdb is VALKEY080
+    s3 = boto3.client("s3", region_name="eu-west-1", endpoint_url=moto_endpoint)
+    bucket = f"wrong-region-{free_port()}"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls={"Rules": [
+        {"ObjectOwnership": "BucketOwnerEnforced"}]})
+    try:
+        plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=src.port,
+                         target={"kind": "elasticache", "replication_group_id": "shop-cache", "engine": "redis",
+                                 "engine_version": "7.1", "subnet_group": "no-such-subnets",
+                                 "security_group_ids": ["sg-0123456789abcdef0"]})
+        state = migrate_redis(plan, plan_only=True, return_state=True)
+        with pytest.raises(PreflightError) as err:
+            state.result()
+        msg = str(err.value)
+        for expected in ("VALKEY080", "is in eu-west-1, the target in us-east-1", "BucketOwnerEnforced",
+                         "no-such-subnets", "sg-0123456789abcdef0"):
+            assert expected in msg
+        out = capsys.readouterr().out
+        assert "5 BLOCKING PROBLEM(S)" in out or "BLOCKING PROBLEM" in out   # the report on stdout
+        assert "→ ElastiCache reads only from its own region" in out
+        # nothing changed: no object, no replication group, no journal, the source still takes writes
+        assert s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
+        ec = boto3.client("elasticache", region_name=REGION, endpoint_url=moto_endpoint)
+        assert not [g for g in ec.describe_replication_groups()["ReplicationGroups"]
+                    if g["ReplicationGroupId"] == "shop-cache"]
+        assert not (plan.workdir / "journal.json").exists()
+        assert redis_client("127.0.0.1", src.port, timeout=1).set("still", "writable")
+    finally:
+        src.stop()
+
+
+def test_plan_only_on_a_good_setup_completes_with_the_report(tmp_path: Path, moto_endpoint: str, bucket: str,
+                                                             source: LocalRedisServer, app_env: Path) -> None:
+    r = source.client()
+    r.set("a", "1")
+    r.save()
+    r.close()
+    plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=source.port,
+                     cutover={"backend": "dotenv", "dotenv_path": str(app_env)})
+    result = migrate_redis(plan, plan_only=True)
+    checks = {(f["check"], f["severity"]) for f in result["findings"]}
+    assert not [c for c in checks if c[1] == "block"]
+    assert {("source", "info"), ("rdb-integrity", "info"), ("engine", "info"), ("bucket", "info"),
+            ("grant", "info"), ("cutover", "info")} <= checks
+
+
+def test_engine_from_version_before_any_snapshot(tmp_path: Path, moto_endpoint: str, bucket: str,
+                                                 redis70: Any) -> None:
+    """No RDB on disk yet: the source's version decides, and the lowest engine that loads it is suggested."""
+    srv = LocalRedisServer(redis70, workdir=tmp_path / "nosave", config={"save": ""}).start()
+    try:
+        plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=srv.port,
+                         target={"kind": "rehearsal", "replication_group_id": "x", "engine": "redis",
+                                 "engine_version": "6.2"})
+        f = _find(run_checks(plan), "engine", "block", "cannot load RDB 10")
+        assert "engine_version 7.0" in f.todo
+    finally:
+        srv.stop()
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "no-checksum", "module"])
+def test_rdb_integrity_of_the_current_dump(tmp_path: Path, moto_endpoint: str, bucket: str, source: Any,
+                                           damage: str) -> None:
+    r = source.client()
+    for i in range(300):
+        r.set(f"key:{i}", "x" * 50)
+    r.save()
+    r.close()
+    real = Path(source.rdb_path)
+    bad = tmp_path / f"{damage}.rdb"
+    data = bytearray(real.read_bytes())
+    if damage == "flip":
+        data[len(data) // 2] ^= 0xFF
+    elif damage == "truncate":
+        data = data[: len(data) * 2 // 3]
+    elif damage == "no-checksum":
+        data[-8:] = bytes(8)                      # what `rdbchecksum no` writes
+    else:
+        body = b"\xfe\x00" + b"\x07" + s(b"doc:1") + module2_value("ReJSON-RL")
+        data = bytearray(rdb(body, version=10))
+    bad.write_bytes(bytes(data))
+    plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=source.port,
+                     source={"kind": "host", "rdb_path": str(bad), "redis": {"port": source.port}})
+    findings = run_checks(plan)
+    if damage == "flip":
+        f = _find(findings, "rdb-integrity", "block", "")
+        assert "CRC-64 mismatch" in f.seen or "offset" in f.seen
+    elif damage == "truncate":
+        _find(findings, "rdb-integrity", "block", "truncated")
+    elif damage == "no-checksum":
+        f = _find(findings, "rdb-integrity", "warn", "no checksum")
+        assert "rdbchecksum yes" in f.todo
+    else:
+        f = _find(findings, "modules", "block", "ReJSON-RL")
+        assert "loads no modules" in f.todo
+
+
+def test_replica_source_is_refused(tmp_path: Path, moto_endpoint: str, bucket: str, source: Any, redis70: Any) -> None:
+    replica = LocalRedisServer(redis70, workdir=tmp_path / "replica",
+                               config={"replicaof": f"127.0.0.1 {source.port}"}).start()
+    try:
+        plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=replica.port)
+        f = _find(run_checks(plan), "source", "block", "is a replica of 127.0.0.1")
+        assert "sentinel_master" in f.todo
+    finally:
+        replica.stop()
+
+
+def test_sentinel_resolves_the_master(tmp_path: Path, moto_endpoint: str, bucket: str, source: Any,
+                                      redis70: Any) -> None:
+    """A Sentinel-managed source: the plan names the Sentinel, preflight (and the flow) talk to the master."""
+    port = free_port()
+    conf = tmp_path / "sentinel.conf"
+    conf.write_text(f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\n"
+                    f"sentinel monitor appmaster 127.0.0.1 {source.port} 1\n")
+    proc = subprocess.Popen([str(redis70.path), str(conf), "--sentinel"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                if redis_client("127.0.0.1", port, timeout=1).execute_command(
+                        "SENTINEL", "get-master-addr-by-name", "appmaster"):
+                    break
+            except Exception:  # noqa: BLE001 - not up yet
+                pass
+            time.sleep(0.1)
+        plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=port,
+                         source={"kind": "host", "redis": {"host": "127.0.0.1", "port": port,
+                                                           "sentinel_master": "appmaster"}})
+        f = _find(run_checks(plan), "source", "info", f"source 127.0.0.1:{source.port} is redis 7.0")
+        assert "resolved through Sentinel" in f.seen
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_unreachable_source_and_rdbchecksum_off(tmp_path: Path, moto_endpoint: str, bucket: str,
+                                                redis70: Any) -> None:
+    plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=free_port())
+    _find(run_checks(plan), "source", "block", "cannot reach the source")
+    srv = LocalRedisServer(redis70, workdir=tmp_path / "nocrc", config={"rdbchecksum": "no"}).start()
+    try:
+        plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=srv.port)
+        _find(run_checks(plan), "source", "warn", "rdbchecksum is off")
+    finally:
+        srv.stop()
+
+
+def test_clients_are_named_by_library(tmp_path: Path, moto_endpoint: str, bucket: str, source: Any) -> None:
+    app = redis_client("127.0.0.1", source.port, name="sidekiq-worker")
+    app.ping()
+    plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=source.port)
+    f = _find(run_checks(plan), "clients", "warn", "1 application client(s)")
+    assert "sidekiq-worker" in f.seen and "maintenance mode" in f.todo
+    app.close()
+
+
+def test_bucket_with_kms_default_encryption_is_noted(tmp_path: Path, moto_endpoint: str, bucket: str, s3: Any,
+                                                     source: Any) -> None:
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]})
+    plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=source.port)
+    f = _find(run_checks(plan), "bucket", "info", "aws:kms")
+    assert "forces SSE-S3 (AES256)" in f.seen
+
+
+def test_opt_in_region_uses_the_bucket_policy_route(tmp_path: Path, moto_endpoint: str, source: Any) -> None:
+    """ap-east-1: ACLs disabled is fine there, and the grant step writes the bucket-policy statement."""
+    import json
+
+    from tasks.grant import grant, policy_allows
+    from tasks.upload import StagedObject
+
+    s3 = boto3.client("s3", region_name="ap-east-1", endpoint_url=moto_endpoint)
+    bucket = f"hk-staging-{free_port()}"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "ap-east-1"})
+    s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls={"Rules": [
+        {"ObjectOwnership": "BucketOwnerEnforced"}]})
+    plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=source.port,
+                     aws={"region": "ap-east-1", "endpoint_url": moto_endpoint})
+    findings = run_checks(plan)
+    assert not [f for f in findings if f.check == "bucket" and f.severity == "block"]
+    _find(findings, "grant", "info", "ap-east-1.elasticache-snapshot.amazonaws.com")
+    s3.put_object(Bucket=bucket, Key=plan.object_key, Body=b"REDIS0010")
+    obj = StagedObject(bucket, plan.object_key, 9, "x", "e", 10, "REDIS", True)
+
+    @flow(name="grant-only")
+    def grant_only() -> str:  # the task needs a run context
+        return grant(plan, obj)
+
+    grant_only()
+    policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    assert policy_allows(policy, bucket, plan.object_key, "ap-east-1")
+
+
+def test_group_of_another_migration_is_refused(tmp_path: Path, moto_endpoint: str, bucket: str, source: Any) -> None:
+    ec = boto3.client("elasticache", region_name=REGION, endpoint_url=moto_endpoint)
+    gid = f"taken-{free_port()}"
+    ec.create_replication_group(ReplicationGroupId=gid, ReplicationGroupDescription="theirs",
+                                Engine="redis", CacheNodeType="cache.t4g.small", NumCacheClusters=1,
+                                Tags=[{"Key": "migration-id", "Value": "someone-else"}])
+    plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=source.port,
+                     target={"kind": "elasticache", "replication_group_id": gid})
+    f = _find(run_checks(plan), "target", "block", "is not this migration's")
+    assert "someone-else" in f.seen
+
+
+@pytest.mark.parametrize("offered,severity", [(["7.0.7", "7.1.0"], "info"), (["6.2.6", "7.0.7"], "block")])
+def test_engine_version_offered(tmp_path: Path, moto_endpoint: str, bucket: str, source: Any,
+                                monkeypatch: pytest.MonkeyPatch, offered: list[str], severity: str) -> None:
+    """describe_cache_engine_versions through botocore's Stubber (moto lacks it; the Stubber checks the request)."""
+    from tasks.preflight import aws_checks
+
+    client = boto3.client("elasticache", region_name=REGION)
+    stub = Stubber(client)
+    stub.add_response("describe_cache_engine_versions",
+                      {"CacheEngineVersions": [{"Engine": "redis", "EngineVersion": v} for v in offered]},
+                      {"Engine": "redis"})
+    stub.activate()
+    plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=source.port,
+                     target={"kind": "elasticache", "replication_group_id": "free-id", "engine_version": "7.1"})
+    findings = aws_checks._engine_version_offered(client, plan)
+    assert findings[0].severity == severity
+    if severity == "block":
+        assert "6.2.6, 7.0.7" in findings[0].seen
+    stub.assert_no_pending_responses()
