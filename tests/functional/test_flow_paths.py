@@ -205,18 +205,30 @@ def test_missing_bucket_is_refused_before_any_change(tmp_path: Path, moto_endpoi
 
 def test_non_rdb_file_is_refused_and_the_source_released(tmp_path: Path, moto_endpoint: str, bucket: str,
                                                          source: LocalRedisServer, s3: Any) -> None:
-    """(d) rdb_path pointing at something that is not an RDB: a clear error, source writable, nothing uploaded."""
+    """(d) rdb_path pointing at an AOF, not an RDB: preflight reads the file and refuses it, naming what it is,
+    before the source is paused; nothing is uploaded."""
     bogus = tmp_path / "appendonly.aof"
     bogus.write_bytes(b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n")
     plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=source.port,
                      source={"kind": "host", "rdb_path": str(bogus),
                              "redis": {"host": "127.0.0.1", "port": source.port}})
     state = migrate_redis(plan, return_state=True)
-    with pytest.raises(ExtractError) as err:
+    with pytest.raises(PreflightError) as err:
         state.result()
-    assert "is not an RDB file" in str(err.value) and "source.rdb_path" in str(err.value)
-    assert _writable(redis_client("127.0.0.1", source.port, timeout=1))   # quiesce was rolled back
+    assert "not an RDB file" in str(err.value) and "AOF" in str(err.value)
+    assert _writable(redis_client("127.0.0.1", source.port, timeout=1))
     assert s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
+
+
+def test_extract_refuses_a_non_rdb_stream_before_writing_it(tmp_path: Path) -> None:
+    """The extract step's own check (a file replaced after preflight): nothing is left on disk."""
+    from tasks.extract import write_checked
+
+    dest = tmp_path / "dump.rdb"
+    with pytest.raises(ExtractError, match="is not an RDB file") as err:
+        write_checked(iter([b"\x1f\x8b\x08\x00" + bytes(100)]), dest, "host:/backups/dump.rdb.gz")
+    assert "gzip" in str(err.value) and "source.rdb_path" in err.value.remedy
+    assert not dest.exists() and not list(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("old,target,engine", [("redis-3.2", "redis-7.0", ("redis", "7.0")),
