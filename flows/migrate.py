@@ -17,6 +17,7 @@ from prefect.transactions import transaction
 
 from tasks.approval import request_approval
 from tasks.cutover import restore_config, switch_config
+from tasks.cutover.base import where as cutover_where
 from tasks.errors import ApprovalRejected
 from tasks.extract import Extracted, extract
 from tasks.grant import grant
@@ -114,8 +115,7 @@ def approval_summary(plan: MigrationPlan, rdb: Extracted, staged: StagedObject, 
                      report: VerifyReport) -> str:
     """The markdown shown in the approval form (Prefect UI and Slack)."""
     counts = ", ".join(f"db{db}: {s} keys" for db, (s, _t) in sorted(report.dbs.items())) or "empty"
-    where = {"none": "nothing (switch by hand)", "ssm": f"SSM `{plan.cutover.ssm_parameter}`",
-             "dotenv": f"`{plan.cutover.dotenv_path}` ({plan.cutover.dotenv_key})"}[plan.cutover.backend]
+    where = cutover_where(plan)
     return "\n".join([
         f"### Approve cutover of `{plan.migration_id}`?",
         "",

@@ -206,15 +206,40 @@ def replication_group_id_problem(v: str) -> str | None:
 class Cutover(_Model):
     """Where the application reads its Redis address, and what to write there."""
 
-    backend: Literal["none", "ssm", "dotenv"] = Field(
-        "none", description="'ssm': an SSM parameter; 'dotenv': a KEY=value file on the host; 'none': skip."
+    backend: Literal["none", "ssm", "secretsmanager", "route53", "dotenv", "yaml", "webhook"] = Field(
+        "none",
+        description="'ssm': an SSM parameter; 'secretsmanager': one JSON field of a secret; 'route53': a CNAME the "
+        "app resolves; 'dotenv' / 'yaml': a file on the host; 'webhook': an HTTP endpoint of the app; 'none': skip.",
     )
     ssm_parameter: str | None = Field(None, description="SSM parameter name (backend=ssm), e.g. /app/redis_url.")
+    secret_id: str | None = Field(None, description="Secrets Manager secret name or ARN (backend=secretsmanager).")
+    secret_field: str = Field("REDIS_URL", description="JSON field of the secret holding the address.")
+    route53_zone_id: str | None = Field(None, description="Hosted zone id (backend=route53).")
+    route53_record: str | None = Field(
+        None, description="Record name the app connects to, e.g. redis.internal.example.com (backend=route53)."
+    )
+    route53_ttl: int = Field(60, ge=0, le=86400, description="TTL of the CNAME (keep it short before the window).")
     dotenv_path: str | None = Field(None, description="Path of the env file (backend=dotenv).")
     dotenv_key: str = Field("REDIS_URL", description="Variable to set in the env file.")
+    yaml_path: str | None = Field(None, description="Path of the YAML config file (backend=yaml).")
+    yaml_key: str = Field("redis.url", description="Dotted path of the value in the YAML file.")
+    webhook_url: str | None = Field(
+        None, description="App endpoint (backend=webhook): GET returns {'value'}, PUT {'value'} sets it."
+    )
+    webhook_token_secret: str | None = Field(
+        None, pattern=SECRET_REF_PATTERN, description="Bearer token for the webhook. " + _SECRET_HELP
+    )
+    restart_containers: list[str] = Field(
+        default_factory=list,
+        description="App containers to restart after the config changes (and after a restore), so they read it.",
+    )
+    docker_host: str | None = Field(
+        None, description="Docker engine of the app containers; empty = source.docker_host or the default."
+    )
     value_template: str = Field(
         "{scheme}://{host}:{port}/0",
-        description="What to write; {scheme} is redis or rediss, {host} and {port} are the new endpoint's.",
+        description="What to write; {scheme} is redis or rediss, {host} and {port} are the new endpoint's "
+        "(route53 always writes the bare host name).",
     )
     source_after_cutover: Literal["keep_paused", "unpause"] = Field(
         "keep_paused",
@@ -224,10 +249,12 @@ class Cutover(_Model):
 
     @model_validator(mode="after")
     def _backend_fields(self) -> Cutover:
-        if self.backend == "ssm" and not self.ssm_parameter:
-            raise ValueError("cutover.ssm_parameter is required for backend 'ssm'")
-        if self.backend == "dotenv" and not self.dotenv_path:
-            raise ValueError("cutover.dotenv_path is required for backend 'dotenv'")
+        needed = {"ssm": ("ssm_parameter",), "secretsmanager": ("secret_id",),
+                  "route53": ("route53_zone_id", "route53_record"), "dotenv": ("dotenv_path",),
+                  "yaml": ("yaml_path",), "webhook": ("webhook_url",)}.get(self.backend, ())
+        for name in needed:
+            if not getattr(self, name):
+                raise ValueError(f"cutover.{name} is required for backend '{self.backend}'")
         try:
             self.value_template.format(scheme="redis", host="h", port=1)
         except (KeyError, IndexError, AttributeError, TypeError, ValueError) as exc:  # e.g. {host.x}, {port[0]}, {
@@ -241,7 +268,16 @@ class Approval(_Model):
     required: bool = Field(True, description="Pause for approval before switching the app's config.")
     timeout_seconds: int = Field(3600, ge=10, description="No decision by then = rollback.")
     approvers: list[str] = Field(
-        default_factory=list, description="Who may approve (names/Slack ids); empty = anyone who can resume."
+        default_factory=list,
+        description="Who may decide: names typed in the UI form and/or Slack user ids (U…); empty = anyone "
+        "who can resume the run.",
+    )
+    slack_channel: str | None = Field(
+        None,
+        description="Slack channel id for the Approve/Reject message (needs notifications.slack_bot_token_secret).",
+    )
+    ui_url: str | None = Field(
+        None, description="Base URL of the Prefect UI, for the link in the Slack message (e.g. http://prefect:4200)."
     )
 
 
@@ -250,7 +286,14 @@ class Notifications(_Model):
 
     slack_webhook_secret: str | None = Field(
         None, pattern=SECRET_REF_PATTERN,
-        description="Slack incoming-webhook URL. " + _SECRET_HELP + " Empty = log only.",
+        description="Slack incoming-webhook URL. " + _SECRET_HELP + " Empty = log only (or the bot token).",
+    )
+    slack_bot_token_secret: str | None = Field(
+        None, pattern=SECRET_REF_PATTERN, description="Slack bot token (xoxb-…) for chat.postMessage. " + _SECRET_HELP
+    )
+    slack_channel: str | None = Field(None, description="Channel id for phase messages sent with the bot token.")
+    slack_api_url: str = Field(
+        "https://slack.com/api", description="Slack Web API base URL (tests point it at a local stand-in)."
     )
 
 

@@ -8,7 +8,7 @@ from typing import Protocol
 from tasks.connect import Endpoint
 from tasks.plan import MigrationPlan
 
-__all__ = ["ConfigBackend", "render_value", "redact"]
+__all__ = ["ConfigBackend", "render_value", "redact", "where"]
 
 
 class ConfigBackend(Protocol):
@@ -39,3 +39,17 @@ def redact(value: str | None) -> str:
         return "(absent)"
     # Up to the *last* '@' of the authority, as URL parsers (redis-py included) read a raw '@' in a password.
     return re.sub(r"(://[^:/@]*:)[^/?#\s]*@", r"\1***@", value)
+
+
+def where(plan: MigrationPlan) -> str:
+    """Where the plan says the app reads its Redis address (for summaries; no I/O)."""
+    c = plan.cutover
+    return {
+        "none": "nothing (switch by hand)",
+        "ssm": f"SSM parameter `{c.ssm_parameter}`",
+        "secretsmanager": f"field `{c.secret_field}` of secret `{c.secret_id}`",
+        "route53": f"CNAME `{c.route53_record}` (zone {c.route53_zone_id})",
+        "dotenv": f"`{c.dotenv_path}` ({c.dotenv_key})",
+        "yaml": f"`{c.yaml_path}` ({c.yaml_key})",
+        "webhook": f"the app's webhook {c.webhook_url}",
+    }[c.backend] + (f", then restart {', '.join(c.restart_containers)}" if c.restart_containers else "")
