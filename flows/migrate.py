@@ -66,7 +66,7 @@ def migrate_redis(plan: MigrationPlan, plan_only: bool = False) -> dict[str, Any
         grant(plan, staged)
         target = create(plan, staged)
         endpoint = wait_available(plan, target)
-        report = verify(plan, endpoint)
+        report = verify(plan, endpoint, snapshot)
 
         notify(plan, "approval-requested", f"{endpoint.url()} holds all {report.keys_checked} keys")
         decision = request_approval(plan, approval_summary(plan, rdb, staged, endpoint.url(), report))
@@ -83,6 +83,7 @@ def migrate_redis(plan: MigrationPlan, plan_only: bool = False) -> dict[str, Any
         if isinstance(exc, ApprovalRejected):
             notify(plan, "rejected", f"{exc.message}; the source serves again, config untouched")
             return Cancelled(message=f"{exc.message}; source unpaused, config untouched")  # type: ignore[return-value]
+        notify(plan, "rolled-back", f"{type(exc).__name__}: {exc}; config restored, the source serves again")
         raise
 
     finished = finish_source(plan, quiesced)
@@ -113,7 +114,7 @@ def _roll_back(plan: MigrationPlan, exc: BaseException) -> None:
 
 def approval_summary(plan: MigrationPlan, rdb: Extracted, staged: StagedObject, endpoint: str,
                      report: VerifyReport) -> str:
-    """The markdown shown in the approval form (Prefect UI and Slack)."""
+    """The facts shown with the approval form (Prefect UI) and the Approve / Reject buttons (Slack)."""
     counts = ", ".join(f"db{db}: {s} keys" for db, (s, _t) in sorted(report.dbs.items())) or "empty"
     where = cutover_where(plan)
     return "\n".join([
@@ -128,8 +129,6 @@ def approval_summary(plan: MigrationPlan, rdb: Extracted, staged: StagedObject, 
         f"({report.mismatch_count} mismatches)",
         f"- **On approve**: {where} is switched to the new endpoint",
         "- **On reject**: the source accepts writes again, config untouched",
-        "",
-        "Answer with decision `approve` or `reject`, your name as approver, and an optional note.",
     ])
 
 

@@ -303,6 +303,16 @@ class VerifyOptions(_Model):
     ttl_tolerance_ms: int = Field(2000, ge=0, description="Allowed TTL difference between source and target.")
     batch_size: int = Field(500, ge=1, le=10000, description="Keys per pipelined round trip.")
     max_reported_mismatches: int = Field(20, ge=1, description="Mismatches named in the report.")
+    sample_keys: int = Field(
+        0, ge=0,
+        description="0 = compare every key. N > 0 = when the source holds more than N keys, compare N random keys "
+        "(counts per db still exact) and report the confidence that gives.",
+    )
+    probes: list[str] = Field(
+        default_factory=list,
+        description="Keys or glob patterns the app cannot live without (e.g. 'session:*'): each must be on the "
+        "target, patterns with as many keys as on the source.",
+    )
 
 
 class MigrationPlan(_Model):
