@@ -25,8 +25,9 @@ from tasks.notify import notify, notify_flow_failure
 from tasks.plan import MigrationPlan
 from tasks.preflight import inspect_snapshot, preflight
 from tasks.quiesce import finish_source, quiesce, unquiesce
+from tasks.resume import reusable_snapshot
 from tasks.snapshot import bgsave_wait
-from tasks.target import create, wait_available
+from tasks.target import TargetHandle, create, delete_target, wait_available
 from tasks.upload import StagedObject, upload
 from tasks.verify import VerifyReport, verify, verify_cutover
 
@@ -58,11 +59,15 @@ def migrate_redis(plan: MigrationPlan, plan_only: bool = False) -> dict[str, Any
     preflight(plan)
 
     quiesced = quiesce(plan)
+    target = None
     try:
-        snapshot = bgsave_wait(plan)
-        rdb = extract(plan)
-        inspect_snapshot(plan, rdb)
-        staged = upload(plan, rdb)
+        earlier = reusable_snapshot(plan)  # after a crash: the earlier snapshot, if the source is unchanged
+        if earlier and earlier.staged:
+            snapshot, rdb, staged = earlier.snapshot, earlier.extracted, earlier.staged
+        else:
+            snapshot, rdb = (earlier.snapshot, earlier.extracted) if earlier else (bgsave_wait(plan), extract(plan))
+            inspect_snapshot(plan, rdb)
+            staged = upload(plan, rdb)
         grant(plan, staged)
         target = create(plan, staged)
         endpoint = wait_available(plan, target)
@@ -79,7 +84,7 @@ def migrate_redis(plan: MigrationPlan, plan_only: bool = False) -> dict[str, Any
             verify_cutover(plan, endpoint, report)  # on failure the transaction restores the config
         notify(plan, "cutover", f"{switched.where} now points at {endpoint.url()}")
     except BaseException as exc:
-        _roll_back(plan, exc)
+        _roll_back(plan, exc, target)
         if isinstance(exc, ApprovalRejected):
             notify(plan, "rejected", f"{exc.message}; the source serves again, config untouched")
             return Cancelled(message=f"{exc.message}; source unpaused, config untouched")  # type: ignore[return-value]
@@ -102,14 +107,23 @@ def migrate_redis(plan: MigrationPlan, plan_only: bool = False) -> dict[str, Any
     }
 
 
-def _roll_back(plan: MigrationPlan, exc: BaseException) -> None:
-    """Every path that does not end in a verified cutover: config back (if switched), source serving."""
+def _roll_back(plan: MigrationPlan, exc: BaseException, target: TargetHandle | None) -> None:
+    """Every path that does not end in a verified cutover: config back (if switched), source serving.
+
+    The source's data is never touched. A target this run created is kept for inspection unless
+    ``target.delete_on_rollback`` says otherwise.
+    """
     log = get_run_logger()
     log.error("rolling back after: %s", exc)
     try:
         restore_config(plan)  # no-op unless a switch is recorded and not yet restored
     finally:
         unquiesce(plan)
+    if target is not None:
+        if plan.target.delete_on_rollback and not target.adopted:
+            delete_target(plan, target)
+        else:
+            log.info("the %s target %s is kept for inspection", target.kind, target.id)
 
 
 def approval_summary(plan: MigrationPlan, rdb: Extracted, staged: StagedObject, endpoint: str,

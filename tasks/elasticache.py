@@ -150,6 +150,13 @@ class ElastiCacheTarget:
             ec.create_replication_group(**req, **({"AuthToken": token} if token else {}))
         return TargetHandle(kind=self.kind, id=gid, adopted=False)
 
+    def delete(self, plan: MigrationPlan, handle: TargetHandle, log: Any) -> None:
+        """Delete the replication group (no final snapshot: the source still has the data)."""
+        ec = aws_client(plan, "elasticache")
+        with mapped("delete-target", ProvisioningError, f"replication group {handle.id}"):
+            ec.delete_replication_group(ReplicationGroupId=handle.id, RetainPrimaryCluster=False)
+        log.warning("deleting replication group %s (target.delete_on_rollback)", handle.id)
+
     def wait_available(self, plan: MigrationPlan, handle: TargetHandle, log: Any) -> Endpoint:
         """Poll with boto3's ``replication_group_available`` waiter, one attempt at a time, logging each status."""
         ec = aws_client(plan, "elasticache")

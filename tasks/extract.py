@@ -14,7 +14,7 @@ import os
 import shutil
 import tarfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,6 +22,7 @@ from prefect import get_run_logger, task
 
 from tasks.connect import source_client
 from tasks.errors import ExtractError, SourceError, mapped
+from tasks.journal import Journal
 from tasks.plan import MigrationPlan
 from tasks.rdb import Crc64Jones, RdbFormatError, read_header
 from tasks.retry import IO_RETRIES
@@ -266,4 +267,5 @@ def extract(plan: MigrationPlan) -> Extracted:
     log.info("extracted %s: %s bytes, %s version %s, sha256 %s, CRC-64 %s", origin, result.size, result.magic,
              result.rdb_version, result.sha256[:16],
              {True: "ok", None: "absent (rdbchecksum no)", False: "BAD"}[result.checksum_ok])
+    Journal(plan.workdir).put("extracted", asdict(result))
     return result

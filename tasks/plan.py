@@ -172,6 +172,9 @@ class Target(_Model):
         None, description="Rehearsal only: server binary to use (e.g. 'valkey-8.1'); empty = match the engine."
     )
     rehearsal_port: int = Field(0, ge=0, le=65535, description="Rehearsal only: local port (0 = any free port).")
+    delete_on_rollback: bool = Field(
+        False, description="On rollback, delete a target this run created (default: keep it for inspection)."
+    )
 
     @field_validator("replication_group_id")
     @classmethod

@@ -106,6 +106,11 @@ class RehearsalTarget:
         journal.put("rehearsal", detail)
         return TargetHandle(kind=self.kind, id=plan.target.replication_group_id, adopted=False, detail=detail)
 
+    def delete(self, plan: MigrationPlan, handle: TargetHandle, log: Any) -> None:
+        """Stop the rehearsal server."""
+        stop_rehearsal_target(plan.workdir)
+        log.warning("stopped the rehearsal target (target.delete_on_rollback)")
+
     def wait_available(self, plan: MigrationPlan, handle: TargetHandle, log: Any) -> Endpoint:
         """Wait until the server answers and has finished loading the RDB."""
         ep = Endpoint("127.0.0.1", int(handle.detail["port"]), False)

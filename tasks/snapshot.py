@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from prefect import get_run_logger, task
 
 from tasks.connect import source_client
 from tasks.errors import SnapshotError, SourceError, mapped
+from tasks.journal import Journal
 from tasks.plan import MigrationPlan
 from tasks.retry import IO_RETRIES
 
@@ -114,6 +115,7 @@ def bgsave_wait(plan: MigrationPlan, timeout_seconds: float = 3600) -> Snapshot:
                     changes_since_save=int(info.get("rdb_changes_since_last_save", 0)))
     log.info("snapshot written in %.2fs (LASTSAVE %s, changes since: %s)", snap.seconds, snap.last_save_time,
              snap.changes_since_save)
+    Journal(plan.workdir).put("snapshot", asdict(snap))
     return snap
 
 

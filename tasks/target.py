@@ -16,7 +16,7 @@ from tasks.plan import MigrationPlan
 from tasks.retry import IO_RETRIES
 from tasks.upload import StagedObject
 
-__all__ = ["TargetHandle", "TargetBackend", "backend_for", "create", "wait_available"]
+__all__ = ["TargetHandle", "TargetBackend", "backend_for", "create", "wait_available", "delete_target"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,10 @@ class TargetBackend(Protocol):
 
     def wait_available(self, plan: MigrationPlan, handle: TargetHandle, log: Any) -> Endpoint:
         """Block until the target serves the seeded data; return its endpoint."""
+        ...
+
+    def delete(self, plan: MigrationPlan, handle: TargetHandle, log: Any) -> None:
+        """Remove a target this run created (rollback with target.delete_on_rollback)."""
         ...
 
 
@@ -72,3 +76,9 @@ def wait_available(plan: MigrationPlan, handle: TargetHandle) -> Endpoint:
         ProvisioningError: the target failed (e.g. ``restore-failed``) or did not come up in time.
     """
     return backend_for(plan).wait_available(plan, handle, get_run_logger())
+
+
+@task(name="delete-target", **IO_RETRIES)
+def delete_target(plan: MigrationPlan, handle: TargetHandle) -> None:
+    """Delete the target this run created (only on rollback, and only when the plan asks for it)."""
+    backend_for(plan).delete(plan, handle, get_run_logger())

@@ -6,7 +6,7 @@ again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from boto3.s3.transfer import TransferConfig
@@ -15,6 +15,7 @@ from prefect import get_run_logger, task
 from tasks.aws import aws_client
 from tasks.errors import TransferError, mapped
 from tasks.extract import Extracted
+from tasks.journal import Journal
 from tasks.plan import MigrationPlan
 from tasks.retry import IO_RETRIES
 
@@ -107,8 +108,10 @@ def upload(plan: MigrationPlan, ex: Extracted) -> StagedObject:
         if already_uploaded(head, ex):
             assert head is not None
             log.info("s3://%s/%s already holds this RDB (same size and SHA-256): not uploading again", bucket, key)
-            return StagedObject(bucket, key, ex.size, ex.sha256, str(head.get("ETag", "")).strip('"'),
-                                ex.rdb_version, ex.magic, uploaded=False)
+            staged = StagedObject(bucket, key, ex.size, ex.sha256, str(head.get("ETag", "")).strip('"'),
+                                  ex.rdb_version, ex.magic, uploaded=False)
+            Journal(plan.workdir).put("staged", asdict(staged))
+            return staged
         s3.upload_file(ex.path, bucket, key, ExtraArgs=upload_extra_args(plan, ex), Config=transfer_config(ex.size))
         head = _head(s3, bucket, key)
     if not already_uploaded(head, ex):
@@ -117,5 +120,7 @@ def upload(plan: MigrationPlan, ex: Extracted) -> StagedObject:
                             retryable=True)
     assert head is not None
     log.info("uploaded %s bytes to s3://%s/%s (SSE %s)", ex.size, bucket, key, head.get("ServerSideEncryption"))
-    return StagedObject(bucket, key, ex.size, ex.sha256, str(head.get("ETag", "")).strip('"'), ex.rdb_version,
-                        ex.magic, uploaded=True)
+    staged = StagedObject(bucket, key, ex.size, ex.sha256, str(head.get("ETag", "")).strip('"'), ex.rdb_version,
+                          ex.magic, uploaded=True)
+    Journal(plan.workdir).put("staged", asdict(staged))
+    return staged
