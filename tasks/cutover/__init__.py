@@ -3,7 +3,12 @@
 Each backend (one module) can read and write the value; this module chooses it from the plan, writes
 the new value once (a re-run that finds it already switched does nothing), and registers the restore as
 the task's rollback hook: if verify fails inside the same Prefect transaction, the previous value comes
-back. This step is never retried blindly: it changes what clients see.
+back. After every write, switch and restore alike, the app containers the plan names are restarted
+(:mod:`tasks.cutover.restart`), whatever the backend. This step is never retried blindly: it changes what
+clients see.
+
+Backends: ``ssm`` (:mod:`.ssm`), ``secretsmanager`` (:mod:`.secretsmanager`), ``route53`` (:mod:`.route53`),
+``dotenv`` (:mod:`.dotenv`), ``yaml`` (:mod:`.yamlfile`), ``webhook`` (:mod:`.webhook`).
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from prefect import get_run_logger, task
 from prefect.transactions import Transaction, get_transaction
 
 from tasks.connect import Endpoint
-from tasks.cutover.base import ConfigBackend, redact, render_value
+from tasks.cutover.base import ConfigBackend, StatefulBackend, redact, render_value
+from tasks.cutover.restart import check_containers, restart_containers
 from tasks.errors import CutoverError
 from tasks.journal import Journal
 from tasks.plan import MigrationPlan
@@ -33,26 +39,38 @@ class Switched:
     changed: bool
 
 
+_BACKENDS = {
+    "ssm": ("tasks.cutover.ssm", "SsmParameter"),
+    "secretsmanager": ("tasks.cutover.secretsmanager", "SecretField"),
+    "route53": ("tasks.cutover.route53", "Route53Cname"),
+    "dotenv": ("tasks.cutover.dotenv", "DotenvFile"),
+    "yaml": ("tasks.cutover.yamlfile", "YamlFile"),
+    "webhook": ("tasks.cutover.webhook", "Webhook"),
+}
+
+
 def config_backend(plan: MigrationPlan) -> ConfigBackend | None:
-    """The backend the plan names (None for backend 'none')."""
-    kind = plan.cutover.backend
-    if kind == "ssm":
-        from tasks.cutover.ssm import SsmParameter
+    """The backend the plan names (None for backend 'none'); its module is imported only when chosen."""
+    import importlib
 
-        return SsmParameter(plan)
-    if kind == "dotenv":
-        from tasks.cutover.dotenv import DotenvFile
+    if plan.cutover.backend not in _BACKENDS:
+        return None
+    module, cls = _BACKENDS[plan.cutover.backend]
+    backend: ConfigBackend = getattr(importlib.import_module(module), cls)(plan)
+    return backend
 
-        return DotenvFile(plan)
-    return None
+
+def _state(backend: ConfigBackend) -> dict[str, Any] | None:
+    return backend.state() if isinstance(backend, StatefulBackend) else None
 
 
 @task(name="switch-config", retries=0)
 def switch_config(plan: MigrationPlan, endpoint: Endpoint) -> Switched:
-    """Write the new endpoint where the app reads its Redis address; remember the old value.
+    """Write the new endpoint where the app reads its Redis address; remember the old value; restart the app.
 
     Raises:
-        CutoverError: the value could not be read or written.
+        CutoverError: the value could not be read or written, or an app container is missing or did not
+            come back after its restart.
     """
     log = get_run_logger()
     backend = config_backend(plan)
@@ -64,20 +82,34 @@ def switch_config(plan: MigrationPlan, endpoint: Endpoint) -> Switched:
     current = backend.read()
     recorded = journal.get("cutover")
     # A re-run after a crash: the journal knows the value from before the first switch.
-    previous = recorded["previous"] if recorded and current == recorded.get("new") else current
-    journal.put("cutover", {"where": backend.describe(), "previous": previous, "new": new})
+    rerun = bool(recorded) and current == recorded.get("new")
+    previous = recorded["previous"] if rerun else current
+    entry = {"where": backend.describe(), "previous": previous, "new": new,
+             "previous_state": recorded.get("previous_state") if rerun else _state(backend),
+             "restarted": bool(rerun and recorded.get("restarted"))}
+    journal.put("cutover", entry)
     txn = get_transaction()
     if txn is not None:
         txn.set("cutover_plan", plan)
     if current == new:
         log.info("%s already holds %s: not writing it again", backend.describe(), redact(new))
+        if rerun and not entry["restarted"]:  # the earlier run wrote it but stopped before the restart
+            _restart(plan, journal, entry, log)
         return Switched(backend.describe(), previous, new, False)
+    check_containers(plan)  # a missing container fails before the config changes
     backend.write(new)
     if backend.read() != new:
         raise CutoverError(f"{backend.describe()} does not read back the value just written",
                            remedy="check for another writer of that config", step="switch-config")
     log.info("switched %s: %s -> %s", backend.describe(), redact(previous), redact(new))
+    _restart(plan, journal, entry, log)
     return Switched(backend.describe(), previous, new, True)
+
+
+def _restart(plan: MigrationPlan, journal: Journal, entry: dict[str, Any], log: Any) -> None:
+    """Restart the app containers (if any) and note it, so a re-run knows they run the new value."""
+    if restart_containers(plan, log.info):
+        journal.put("cutover", {**entry, "restarted": True})
 
 
 @switch_config.on_rollback
@@ -88,7 +120,7 @@ def _rollback_switch(txn: Transaction) -> None:
 
 
 def restore_config(plan: MigrationPlan) -> bool:
-    """Put back the value switch-config replaced (from the journal); True if something was restored."""
+    """Put back the value switch-config replaced (from the journal), restart the app; True if restored."""
     log: Any
     try:
         log = get_run_logger()
@@ -104,8 +136,13 @@ def restore_config(plan: MigrationPlan) -> bool:
     current = backend.read()
     if current == recorded["previous"]:
         log.info("%s already holds the previous value", backend.describe())
+        if recorded.get("restarted"):  # the containers were restarted onto the new value: back to the old
+            restart_containers(plan, log.info)
     else:
+        if recorded.get("previous_state") and isinstance(backend, StatefulBackend):
+            backend.use_state(recorded["previous_state"])
         backend.write(recorded["previous"])
         log.warning("restored %s to %s", backend.describe(), redact(recorded["previous"]))
+        restart_containers(plan, log.info)
     journal.put("cutover", None)
     return True

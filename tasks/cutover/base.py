@@ -1,14 +1,20 @@
-"""The config-backend seam: where the application reads its Redis address."""
+"""The config-backend seam: where the application reads its Redis address.
+
+A backend is one module with one class: ``describe()``, ``read()``, ``write(value)`` (None removes the
+value, which restores "absent"). A backend whose value carries more than the string (a Route 53 record's
+TTL) also has :class:`StatefulBackend`'s ``state()`` / ``use_state()``: switch-config journals the state read
+with the old value and hands it back before a restore, so the old value comes back exactly.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from tasks.connect import Endpoint
 from tasks.plan import MigrationPlan
 
-__all__ = ["ConfigBackend", "render_value", "redact", "where"]
+__all__ = ["ConfigBackend", "StatefulBackend", "render_value", "redact", "where"]
 
 
 class ConfigBackend(Protocol):
@@ -27,8 +33,24 @@ class ConfigBackend(Protocol):
         ...
 
 
+@runtime_checkable
+class StatefulBackend(Protocol):
+    """A backend with facts besides the string that a restore must put back (JSON-safe, never secret)."""
+
+    def state(self) -> dict[str, Any]:
+        """What the last ``read()`` saw besides the value (Route 53: the record's TTL)."""
+        ...
+
+    def use_state(self, state: dict[str, Any]) -> None:
+        """Make the next ``write()`` put back the value with these facts (a restore)."""
+        ...
+
+
 def render_value(plan: MigrationPlan, endpoint: Endpoint) -> str:
-    """The value to write for the new endpoint, from cutover.value_template."""
+    """The value to write for the new endpoint: cutover.value_template, or the bare host name for route53
+    (the app keeps its URL and connects to the CNAME, which now resolves to the new endpoint)."""
+    if plan.cutover.backend == "route53":
+        return endpoint.host
     return plan.cutover.value_template.format(scheme="rediss" if endpoint.tls else "redis", host=endpoint.host,
                                               port=endpoint.port)
 
@@ -51,5 +73,5 @@ def where(plan: MigrationPlan) -> str:
         "route53": f"CNAME `{c.route53_record}` (zone {c.route53_zone_id})",
         "dotenv": f"`{c.dotenv_path}` ({c.dotenv_key})",
         "yaml": f"`{c.yaml_path}` ({c.yaml_key})",
-        "webhook": f"the app's webhook {c.webhook_url}",
+        "webhook": f"the app's webhook {redact(c.webhook_url)}",
     }[c.backend] + (f", then restart {', '.join(c.restart_containers)}" if c.restart_containers else "")

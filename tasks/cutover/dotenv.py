@@ -14,7 +14,7 @@ from pathlib import Path
 from tasks.errors import CutoverError
 from tasks.plan import MigrationPlan
 
-__all__ = ["DotenvFile", "get_value", "set_value"]
+__all__ = ["DotenvFile", "get_value", "set_value", "read_file", "replace_file"]
 
 
 def _pattern(key: str) -> re.Pattern[str]:
@@ -63,7 +63,7 @@ class DotenvFile:
 
     def _text(self) -> str:
         try:
-            return self.path.read_text()
+            return read_file(self.path)
         except FileNotFoundError as exc:
             raise CutoverError(f"env file {self.path} does not exist",
                                remedy="fix cutover.dotenv_path (the file the app reads)", step="switch-config") from exc
@@ -72,21 +72,34 @@ class DotenvFile:
         return get_value(self._text(), self.key)
 
     def write(self, value: str | None) -> None:
-        text = self._text()
-        new = set_value(text, self.key, value)
-        st = os.stat(self.path)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+        replace_file(self.path, set_value(self._text(), self.key, value))
+
+
+def read_file(path: Path) -> str:
+    """The file's text exactly as stored: UTF-8, line endings untranslated (CRLF stays CRLF)."""
+    with path.open(encoding="utf-8", newline="") as f:
+        return f.read()
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (temp file + fsync + rename), keeping its mode and owner.
+
+    The app sees the old file or the new one, never half of one. A rename gives the path a new inode: a
+    container must bind-mount the file's *directory* to see it (a bind-mounted file keeps the old inode).
+    """
+    st = os.stat(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, st.st_mode & 0o7777)
         try:
-            with os.fdopen(fd, "w") as f:
-                f.write(new)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, st.st_mode & 0o7777)
-            try:
-                os.chown(tmp, st.st_uid, st.st_gid)
-            except PermissionError:
-                pass
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            os.chown(tmp, st.st_uid, st.st_gid)
+        except PermissionError:
+            pass
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

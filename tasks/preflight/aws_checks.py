@@ -178,4 +178,15 @@ def cutover_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[Finding
     except Exception as exc:  # noqa: BLE001
         return [Finding("cutover", "block", f"cannot read the app's config: {exc}",
                         "fix the cutover settings or the worker's access to them")]
-    return [Finding("cutover", "info", f"{backend.describe()} currently {redact(value)}")]
+    found = [Finding("cutover", "info", f"{backend.describe()} currently {redact(value)}")]
+    if plan.cutover.restart_containers:
+        from tasks.cutover.restart import check_containers
+
+        try:
+            check_containers(plan)
+        except Exception as exc:  # noqa: BLE001
+            return found + [Finding("cutover", "block", f"cannot find the app containers to restart: {exc}",
+                                    "fix cutover.restart_containers / cutover.docker_host")]
+        found.append(Finding("cutover", "info", f"will restart {', '.join(plan.cutover.restart_containers)} "
+                             "after the switch"))
+    return found
