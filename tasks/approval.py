@@ -1,7 +1,10 @@
 """approval: pause the run for a human decision before cutover, with the facts in the form.
 
 The run pauses with ``pause_flow_run(wait_for_input=ApprovalInput)``: the Prefect UI shows the
-markdown summary and a form; the Slack approval service (later) resumes it through the same API.
+markdown summary and a form. With a Slack bot token and ``approval.slack_channel`` the same summary is posted
+to Slack with Approve / Reject buttons; the approval service (``approval_service/``) turns a click into
+:func:`resume_run` with the same typed input. Each pause has its own key, carried by the buttons, so a click
+can only answer the pause it was posted for; once decided (anywhere) the Slack message loses its buttons.
 """
 
 from __future__ import annotations
@@ -16,12 +19,20 @@ from prefect.exceptions import FlowPauseTimeout
 from prefect.input import RunInput
 
 from tasks.errors import ApprovalTimedOut
+from tasks.notify import close_approval_request, post_approval_request
 from tasks.plan import MigrationPlan
+from tasks.slack import outcome_text
 
-__all__ = ["ApprovalInput", "Decision", "approver_allowed", "request_approval", "resume_run", "wait_for_paused_run"]
+__all__ = ["ApprovalInput", "Decision", "ResumeRefused", "approver_allowed", "approver_in", "request_approval",
+           "resume_run", "wait_for_paused_run"]
 
 
 TIMEOUT_APPROVER = "(approval-timeout)"  # reserved: the deadline's own answer, refused from people
+FORM_HINT = "Answer with decision `approve` or `reject`, your name as approver, and an optional note."
+
+
+class ResumeRefused(RuntimeError):
+    """The server did not resume the run (not paused any more, already decided, or invalid input)."""
 
 
 class ApprovalInput(RunInput):
@@ -43,9 +54,14 @@ class Decision:
 
 def approver_allowed(plan: MigrationPlan, approver: str) -> bool:
     """Whether ``approver`` is on the plan's allow-list (an empty list allows anyone who can resume)."""
+    return approver_in(plan.approval.approvers, approver)
+
+
+def approver_in(approvers: list[str], approver: str) -> bool:
+    """The allow-list rule itself (case-insensitive; empty allows anyone; never the timeout's reserved name)."""
     if approver.strip() == TIMEOUT_APPROVER or not approver.strip():
         return False
-    allowed = [a.strip().lower() for a in plan.approval.approvers]
+    allowed = [a.strip().lower() for a in approvers]
     return not allowed or approver.strip().lower() in allowed
 
 
@@ -64,44 +80,57 @@ def request_approval(plan: MigrationPlan, summary_md: str, poll_interval: int = 
     timeout = plan.approval.timeout_seconds
     deadline = time.monotonic() + timeout
     description = summary_md
+    run_id = _current_run_id()
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise ApprovalTimedOut(f"no approval within {timeout}s", step="approval")
+        key = f"approval-{time.time_ns()}"  # this pause's key: the Slack buttons carry it
+        posted = post_approval_request(plan, description, run_id, key)
         # Our own deadline answers the pause with a "timeout" decision, so the run can roll back and end with
         # a message that says why; Prefect's pause timeout (later) is only the backstop if this process dies.
         watchdog = _timeout_watchdog(remaining, f"no decision within {timeout}s")
         try:
             answer = pause_flow_run(
-                wait_for_input=ApprovalInput.with_initial_data(description=description, note=""),
+                wait_for_input=ApprovalInput.with_initial_data(description=f"{description}\n\n{FORM_HINT}",
+                                                               note=""),
                 timeout=int(remaining) + 120,
                 poll_interval=poll_interval,
-                key=f"approval-{time.time_ns()}",
+                key=key,
             )
         except FlowPauseTimeout as exc:
+            close_approval_request(plan, posted, f":hourglass: No decision within {timeout}s: rolled back")
             raise ApprovalTimedOut(f"no approval within {timeout}s", step="approval") from exc
         finally:
             watchdog.cancel()
         if answer.approver == TIMEOUT_APPROVER:
             log.warning("no decision within %ss: rolling back", timeout)
+            close_approval_request(plan, posted, f":hourglass: No decision within {timeout}s: rolled back")
             raise ApprovalTimedOut(f"no approval within {timeout}s", step="approval")
         if not approver_allowed(plan, answer.approver):
             log.warning("ignoring %s from %r: not in approval.approvers; waiting for an allowed approver",
                         answer.decision, answer.approver)
+            close_approval_request(plan, posted, f":warning: {answer.decision} by {answer.approver!r} ignored: "
+                                                 "not in approval.approvers; a new request follows")
             description = (f"**{answer.approver!r} may not decide this cutover** (allowed: "
                            f"{', '.join(plan.approval.approvers)}).\n\n{summary_md}")
             continue
         log.info("cutover %s by %s%s", "APPROVED" if answer.decision == "approve" else "REJECTED",
                  answer.approver, f": {answer.note}" if answer.note else "")
+        close_approval_request(plan, posted, outcome_text(answer.decision, answer.approver, answer.note))
         return Decision(answer.decision == "approve", answer.approver, answer.note)
+
+
+def _current_run_id() -> Any:
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    return ctx.flow_run.id if ctx and ctx.flow_run else None
 
 
 def _timeout_watchdog(seconds: float, note: str) -> threading.Timer:
     """A timer that answers this run's pause with the reserved timeout decision."""
-    from prefect.context import FlowRunContext
-
-    ctx = FlowRunContext.get()
-    run_id = ctx.flow_run.id if ctx and ctx.flow_run else None
+    run_id = _current_run_id()
 
     def fire() -> None:
         if run_id is None:
@@ -120,12 +149,25 @@ def _timeout_watchdog(seconds: float, note: str) -> threading.Timer:
 def resume_run(flow_run_id: Any, decision: str, approver: str, note: str = "") -> None:
     """Resume a run paused in :func:`request_approval` with a decision (what the UI form and Slack do).
 
-    Raises:
-        RuntimeError: the server refused the resume (the run is not paused, or the input is invalid).
-    """
-    from prefect.flow_runs import resume_flow_run
+    ``prefect.flow_runs.resume_flow_run`` in one request, plus the check it lacks: a run that stopped being
+    paused between its read and the resume (another click won) gets ``ABORT``, which it returns silently.
 
-    resume_flow_run(flow_run_id, run_input={"decision": decision, "approver": approver, "note": note})
+    Raises:
+        ResumeRefused: the server did not accept it (not paused any more, or the input is invalid).
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.responses import SetStateStatus
+
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(flow_run_id)
+        if not run.state or not run.state.is_paused():
+            raise ResumeRefused(f"flow run {flow_run_id} is not paused "
+                                f"({run.state.name if run.state else 'no state'})")
+        result = client.resume_flow_run(flow_run_id, run_input={"decision": decision, "approver": approver,
+                                                                "note": note})
+    if result.status != SetStateStatus.ACCEPT:
+        reason = getattr(result.details, "reason", None) or result.status.value
+        raise ResumeRefused(f"flow run {flow_run_id} was not resumed: {reason}")
 
 
 def wait_for_paused_run(flow_name: str = "migrate-redis", timeout: float = 600, since: Any = None) -> Any:
