@@ -1,6 +1,6 @@
 """The runbook, as a Prefect flow: move a self-hosted Redis to ElastiCache (or rehearse it locally).
 
-    preflight → quiesce → bgsave-wait → extract → inspect → upload → grant → create → wait-available → verify
+    preflight → quiesce → bgsave-wait → extract+upload (one stream) → inspect → grant → create → wait-available → verify
       → [pause for approval] → switch-config → verify-cutover → finish
     any failure after quiesce, a rejection or a timeout: config back, source unpaused, notify.
 
@@ -28,6 +28,7 @@ from tasks.quiesce import finish_source, quiesce, unquiesce
 from tasks.resume import reusable_snapshot
 from tasks.snapshot import bgsave_wait
 from tasks.target import TargetHandle, create, delete_target, wait_available
+from tasks.transfer import extract_and_upload
 from tasks.upload import StagedObject, upload
 from tasks.verify import VerifyReport, verify, verify_cutover
 
@@ -62,12 +63,19 @@ def migrate_redis(plan: MigrationPlan, plan_only: bool = False) -> dict[str, Any
     target = None
     try:
         earlier = reusable_snapshot(plan)  # after a crash: the earlier snapshot, if the source is unchanged
-        if earlier and earlier.staged:
+        if earlier and earlier.staged:      # ... and its object in S3 is intact
             snapshot, rdb, staged = earlier.snapshot, earlier.extracted, earlier.staged
-        else:
-            snapshot, rdb = (earlier.snapshot, earlier.extracted) if earlier else (bgsave_wait(plan), extract(plan))
-            inspect_snapshot(plan, rdb)
+        elif earlier:                       # ... uploaded again from the local copy
+            snapshot, rdb = earlier.snapshot, earlier.extracted
             staged = upload(plan, rdb)
+        elif plan.staging.transfer == "stream":
+            snapshot = bgsave_wait(plan)
+            rdb, staged = extract_and_upload(plan)  # one pass: local copy + CRC-64 + S3 multipart, parts in parallel
+        else:
+            snapshot = bgsave_wait(plan)
+            rdb = extract(plan)
+            staged = upload(plan, rdb)
+        inspect_snapshot(plan, rdb)  # structure, modules, engine verdict: before ElastiCache may read it
         grant(plan, staged)
         target = create(plan, staged)
         endpoint = wait_available(plan, target)

@@ -18,11 +18,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from prefect import get_run_logger, task
+from prefect import task
 
 from tasks.connect import source_client
 from tasks.errors import ExtractError, SourceError, mapped
 from tasks.journal import Journal
+from tasks.log import run_logger
 from tasks.plan import MigrationPlan
 from tasks.rdb import Crc64Jones, RdbFormatError, read_header
 from tasks.retry import IO_RETRIES
@@ -250,7 +251,7 @@ def extract(plan: MigrationPlan) -> Extracted:
     Raises:
         ExtractError: container or file missing, not an RDB, not enough disk, checksum mismatch.
     """
-    log = get_run_logger()
+    log = run_logger()
     src = rdb_source_for(plan)
     path = rdb_path_on_server(plan)
     origin = src.describe(path)

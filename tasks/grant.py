@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from prefect import get_run_logger, task
+from prefect import task
 
 from tasks.aws import aws_client
 from tasks.errors import GrantError, TransferError, mapped
+from tasks.log import run_logger
 from tasks.plan import MigrationPlan
 from tasks.retry import IO_RETRIES
 from tasks.upload import StagedObject
@@ -168,7 +169,7 @@ def grant(plan: MigrationPlan, obj: StagedObject) -> str:
     Raises:
         GrantError: the bucket has ACLs disabled, or the grant did not stick.
     """
-    log = get_run_logger()
+    log = run_logger()
     s3 = aws_client(plan, "s3")
     region = plan.aws.region
     route = grant_route(region)

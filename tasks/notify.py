@@ -11,11 +11,11 @@ the URL or the token) and the migration goes on.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
 from tasks import slack
+from tasks.log import run_logger
 from tasks.plan import MigrationPlan, validate_plan
 from tasks.secrets import resolve_secret
 
@@ -42,12 +42,7 @@ class PostedApproval:
 
 
 def _logger() -> Any:
-    try:
-        from prefect import get_run_logger
-
-        return get_run_logger()
-    except Exception:  # noqa: BLE001 - outside a run (hooks, scripts)
-        return logging.getLogger("redis-migrate")
+    return run_logger()  # the run's logger, or a plain one in hooks and scripts
 
 
 def slack_payload(plan: MigrationPlan, event: str, text: str) -> dict[str, Any]:

@@ -126,6 +126,11 @@ class Staging(_Model):
 
     bucket: str = Field(..., min_length=3, max_length=63, description="S3 bucket, in the target's region.")
     key_prefix: str = Field("redis-migrations", description="Key prefix; the object is PREFIX/ID/dump.rdb.")
+    transfer: Literal["stream", "staged"] = Field(
+        "stream",
+        description="'stream': extract, CRC-check and upload in one pass (parts in flight while the copy is "
+        "read); 'staged': copy to disk first, then upload. Both keep a local copy for resuming.",
+    )
     workdir: str = Field(
         "~/.local/share/redis-elasticache-migrate",
         description="Local directory for the extracted RDB (needs free space of about the RDB's size).",

@@ -14,11 +14,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import httpx
-from prefect import get_run_logger, task
+from prefect import task
 
 from tasks.connect import client_name, server_version, source_client
 from tasks.errors import QuiesceError, SourceError, mapped
 from tasks.journal import Journal
+from tasks.log import run_logger
 from tasks.plan import MigrationPlan
 from tasks.retry import IO_RETRIES
 from tasks.secrets import resolve_secret
@@ -129,7 +130,7 @@ def quiesce(plan: MigrationPlan) -> QuiesceState:
     Raises:
         QuiesceError: clients did not leave in time (named), or writes could not be paused.
     """
-    log = get_run_logger()
+    log = run_logger()
     journal = Journal(plan.workdir)
     earlier = journal.get("quiesce")
     r = source_client(plan)
@@ -203,7 +204,7 @@ def unquiesce(plan: MigrationPlan, state: QuiesceState | None = None) -> None:
 
     Safe to call more than once, and after a crash (the state is read from the journal).
     """
-    log = get_run_logger()
+    log = run_logger()
     journal = Journal(plan.workdir)
     data = asdict(state) if state else journal.get("quiesce")
     if not data:
@@ -227,7 +228,7 @@ def unquiesce(plan: MigrationPlan, state: QuiesceState | None = None) -> None:
 @task(name="finish-source", **IO_RETRIES)
 def finish_source(plan: MigrationPlan, state: QuiesceState) -> str:
     """After a verified cutover: maintenance hook off; the old source keeps refusing writes, or is unpaused."""
-    log = get_run_logger()
+    log = run_logger()
     if state.hook_called:
         call_maintenance_hook(plan, False)
     if plan.cutover.source_after_cutover == "unpause":

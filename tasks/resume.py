@@ -15,17 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prefect import get_run_logger, task
+from prefect import task
 
 from tasks.aws import aws_client
 from tasks.connect import source_client
 from tasks.errors import SourceError, mapped
 from tasks.extract import Extracted
 from tasks.journal import Journal
+from tasks.log import run_logger
 from tasks.plan import MigrationPlan
 from tasks.retry import IO_RETRIES
 from tasks.snapshot import Snapshot
-from tasks.upload import StagedObject, already_uploaded
+from tasks.upload import StagedObject, already_uploaded, sha_tag
 
 __all__ = ["Reuse", "snapshot_still_current", "reusable_snapshot"]
 
@@ -62,7 +63,7 @@ def _file_sha256(path: Path) -> str:
 @task(name="reuse-snapshot", **IO_RETRIES)
 def reusable_snapshot(plan: MigrationPlan) -> Reuse | None:
     """The earlier run's snapshot, if the source has not changed since and its copy is still at hand."""
-    log = get_run_logger()
+    log = run_logger()
     j = Journal(plan.workdir).read()
     snap, ex = j.get("snapshot"), j.get("extracted")
     if not snap or not ex:
@@ -80,7 +81,7 @@ def reusable_snapshot(plan: MigrationPlan) -> Reuse | None:
             head = s3.head_object(Bucket=plan.staging.bucket, Key=plan.object_key)
         except Exception:  # noqa: BLE001 - gone or unreadable: upload again
             head = None
-        if already_uploaded(head, extracted):
+        if already_uploaded(head, extracted, sha_tag(s3, plan.staging.bucket, plan.object_key) if head else None):
             staged = StagedObject(**{**j["staged"], "uploaded": False})
     if staged is None:
         p = Path(extracted.path)

@@ -6,11 +6,12 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from prefect import get_run_logger, task
+from prefect import task
 
 from tasks.connect import source_client
 from tasks.errors import SnapshotError, SourceError, mapped
 from tasks.journal import Journal
+from tasks.log import run_logger
 from tasks.plan import MigrationPlan
 from tasks.retry import IO_RETRIES
 
@@ -76,7 +77,7 @@ def bgsave_wait(plan: MigrationPlan, timeout_seconds: float = 3600) -> Snapshot:
     Raises:
         SnapshotError: BGSAVE failed, or did not finish within ``timeout_seconds``.
     """
-    log = get_run_logger()
+    log = run_logger()
     r = source_client(plan)
     t0 = time.monotonic()
     deadline = t0 + timeout_seconds

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from prefect import get_run_logger, task
+from prefect import task
 
 from tasks.connect import Endpoint
+from tasks.log import run_logger
 from tasks.plan import MigrationPlan
 from tasks.retry import IO_RETRIES
 from tasks.upload import StagedObject
@@ -65,7 +66,7 @@ def create(plan: MigrationPlan, obj: StagedObject) -> TargetHandle:
     Raises:
         ProvisioningError: a group with that id exists and is not ours, or creation was refused.
     """
-    return backend_for(plan).create(plan, obj, get_run_logger())
+    return backend_for(plan).create(plan, obj, run_logger())
 
 
 @task(name="wait-available", **IO_RETRIES)
@@ -75,10 +76,10 @@ def wait_available(plan: MigrationPlan, handle: TargetHandle) -> Endpoint:
     Raises:
         ProvisioningError: the target failed (e.g. ``restore-failed``) or did not come up in time.
     """
-    return backend_for(plan).wait_available(plan, handle, get_run_logger())
+    return backend_for(plan).wait_available(plan, handle, run_logger())
 
 
 @task(name="delete-target", **IO_RETRIES)
 def delete_target(plan: MigrationPlan, handle: TargetHandle) -> None:
     """Delete the target this run created (only on rollback, and only when the plan asks for it)."""
-    backend_for(plan).delete(plan, handle, get_run_logger())
+    backend_for(plan).delete(plan, handle, run_logger())

@@ -10,16 +10,18 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from boto3.s3.transfer import TransferConfig
-from prefect import get_run_logger, task
+from prefect import task
 
 from tasks.aws import aws_client
 from tasks.errors import TransferError, mapped
 from tasks.extract import Extracted
 from tasks.journal import Journal
+from tasks.log import run_logger
 from tasks.plan import MigrationPlan
 from tasks.retry import IO_RETRIES
 
-__all__ = ["StagedObject", "object_arn", "upload_extra_args", "already_uploaded", "transfer_config", "upload"]
+__all__ = ["StagedObject", "object_arn", "stream_extra_args", "upload_extra_args", "already_uploaded", "sha_tag",
+           "transfer_config", "upload"]
 
 MiB = 1 << 20
 
@@ -51,28 +53,39 @@ def object_arn(bucket: str, key: str, partition: str = "aws") -> str:
     return f"arn:{partition}:s3:::{bucket}/{key}"
 
 
-def upload_extra_args(plan: MigrationPlan, ex: Extracted) -> dict[str, Any]:
-    """ExtraArgs for the upload: SSE-S3 (the only encryption ElastiCache can read), checksum, metadata."""
+def stream_extra_args(plan: MigrationPlan, magic: str, rdb_version: int) -> dict[str, Any]:
+    """Arguments for an upload whose SHA-256 is not known yet (the streaming path tags it afterwards)."""
     return {
-        "ServerSideEncryption": "AES256",
+        "ServerSideEncryption": "AES256",  # SSE-S3: the only encryption ElastiCache can read
         "ChecksumAlgorithm": "SHA256",
         "ACL": "private",  # an explicit owner-only ACL; the grant step adds ElastiCache's read grant
-        "Metadata": {
-            "migration-id": plan.migration_id,
-            "sha256": ex.sha256,
-            "rdb-version": f"{ex.magic}{ex.rdb_version}",
-            "crc64": f"{ex.crc64_computed:016x}",
-        },
+        "Metadata": {"migration-id": plan.migration_id, "rdb-version": f"{magic}{rdb_version}"},
         "ContentType": "application/octet-stream",
     }
 
 
-def already_uploaded(head: dict[str, Any] | None, ex: Extracted) -> bool:
-    """Whether an existing object (head_object reply) is this very file."""
+def upload_extra_args(plan: MigrationPlan, ex: Extracted) -> dict[str, Any]:
+    """ExtraArgs for the upload: SSE-S3 (the only encryption ElastiCache can read), checksum, metadata."""
+    args = stream_extra_args(plan, ex.magic, ex.rdb_version)
+    args["Metadata"].update({"sha256": ex.sha256, "crc64": f"{ex.crc64_computed:016x}"})
+    return args
+
+
+def already_uploaded(head: dict[str, Any] | None, ex: Extracted, sha_tag: str | None = None) -> bool:
+    """Whether an existing object (head_object reply; its ``sha256`` tag if any) is this very file."""
     if not head:
         return False
     meta = {k.lower(): v for k, v in (head.get("Metadata") or {}).items()}
-    return int(head.get("ContentLength", -1)) == ex.size and meta.get("sha256") == ex.sha256
+    return int(head.get("ContentLength", -1)) == ex.size and ex.sha256 in (meta.get("sha256"), sha_tag)
+
+
+def sha_tag(s3: Any, bucket: str, key: str) -> str | None:
+    """The ``sha256`` tag the streaming path puts on the object (None if absent)."""
+    try:
+        tags = s3.get_object_tagging(Bucket=bucket, Key=key).get("TagSet", [])
+    except Exception:  # noqa: BLE001 - no tags / no permission: treat as unknown
+        return None
+    return next((t["Value"] for t in tags if t["Key"] == "sha256"), None)
 
 
 def transfer_config(size: int) -> TransferConfig:
@@ -100,12 +113,12 @@ def upload(plan: MigrationPlan, ex: Extracted) -> StagedObject:
     Raises:
         TransferError: bucket missing or in another region, access denied, upload failed.
     """
-    log = get_run_logger()
+    log = run_logger()
     s3 = aws_client(plan, "s3")
     bucket, key = plan.staging.bucket, plan.object_key
     with mapped("upload", TransferError, f"s3://{bucket}/{key}"):
         head = _head(s3, bucket, key)
-        if already_uploaded(head, ex):
+        if already_uploaded(head, ex, sha_tag(s3, bucket, key) if head else None):
             assert head is not None
             log.info("s3://%s/%s already holds this RDB (same size and SHA-256): not uploading again", bucket, key)
             staged = StagedObject(bucket, key, ex.size, ex.sha256, str(head.get("ETag", "")).strip('"'),

@@ -21,11 +21,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from tasks.connect import Endpoint, source_client, target_client
 from tasks.errors import SourceError, VerificationError, mapped
+from tasks.log import run_logger
 from tasks.plan import MigrationPlan
 from tasks.retry import IO_RETRIES
 
@@ -478,7 +479,7 @@ def verify(plan: MigrationPlan, endpoint: Endpoint, snapshot: Any | None = None)
         VerificationError: counts or any key differ, a probe fails, or the source changed after the snapshot
             (the first mismatches are named).
     """
-    log = get_run_logger()
+    log = run_logger()
     report = verify_endpoints(plan, endpoint, snapshot)
     rows = [{"db": db, "source keys": s, "target keys": t} for db, (s, t) in sorted(report.dbs.items())]
     create_table_artifact(key=f"verify-{plan.migration_id}", table=rows or [{"db": 0, "source keys": 0,
@@ -512,7 +513,7 @@ def verify_cutover(plan: MigrationPlan, endpoint: Endpoint, expected: VerifyRepo
     from tasks.cutover import config_backend
     from tasks.cutover.base import redact, render_value
 
-    log = get_run_logger()
+    log = run_logger()
     backend = config_backend(plan)
     want = render_value(plan, endpoint)
     if backend is not None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.transactions import Transaction, get_transaction
 
 from tasks.connect import Endpoint
@@ -24,6 +24,7 @@ from tasks.cutover.base import ConfigBackend, StatefulBackend, redact, render_va
 from tasks.cutover.restart import check_containers, restart_containers
 from tasks.errors import CutoverError
 from tasks.journal import Journal
+from tasks.log import run_logger
 from tasks.plan import MigrationPlan
 
 __all__ = ["Switched", "config_backend", "switch_config", "restore_config"]
@@ -72,7 +73,7 @@ def switch_config(plan: MigrationPlan, endpoint: Endpoint) -> Switched:
         CutoverError: the value could not be read or written, or an app container is missing or did not
             come back after its restart.
     """
-    log = get_run_logger()
+    log = run_logger()
     backend = config_backend(plan)
     new = render_value(plan, endpoint)
     if backend is None:
@@ -121,13 +122,7 @@ def _rollback_switch(txn: Transaction) -> None:
 
 def restore_config(plan: MigrationPlan) -> bool:
     """Put back the value switch-config replaced (from the journal), restart the app; True if restored."""
-    log: Any
-    try:
-        log = get_run_logger()
-    except Exception:  # noqa: BLE001 - outside a run context
-        import logging
-
-        log = logging.getLogger("redis-migrate")
+    log = run_logger()
     journal = Journal(plan.workdir)
     recorded = journal.get("cutover")
     backend = config_backend(plan)

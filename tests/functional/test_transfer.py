@@ -1,0 +1,71 @@
+"""The streaming extract+upload pass against a real redis-server's RDB and moto's S3: one pass writes the
+local copy and the object; a corrupt stream leaves nothing in S3 (the multipart upload is aborted)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tasks.errors import ExtractError
+from tasks.transfer import MiB, part_plan, stream_upload
+from tests.conftest import make_plan
+
+
+def _big_rdb(source: Any, mb: int) -> Path:
+    r = source.client()
+    p = r.pipeline(transaction=False)
+    for i in range(mb):
+        p.set(f"blob:{i}", random.Random(i).randbytes(MiB))  # 1 MiB that LZF cannot shrink
+    p.execute()
+    r.save()
+    return Path(source.rdb_path)
+
+
+def _chunks(path: Path, n: int = 1 << 20) -> Any:
+    with open(path, "rb") as f:
+        while block := f.read(n):
+            yield block
+
+
+def test_one_pass_writes_the_copy_and_the_object(tmp_path: Path, moto_endpoint: str, bucket: str, s3: Any,
+                                                 source: Any) -> None:
+    rdb = _big_rdb(source, 40)
+    plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=source.port)
+    ex, staged, stats = stream_upload(plan, _chunks(rdb), rdb.stat().st_size, tmp_path / "copy.rdb", "host:test",
+                                      logging.getLogger("t"))
+    want = hashlib.sha256(rdb.read_bytes()).hexdigest()
+    assert ex.sha256 == want and ex.checksum_ok is True and stats.parts == 6  # 40 MiB + RDB overhead in 8 MiB parts
+    assert hashlib.sha256((tmp_path / "copy.rdb").read_bytes()).hexdigest() == want
+    body = s3.get_object(Bucket=bucket, Key=plan.object_key)
+    assert hashlib.sha256(body["Body"].read()).hexdigest() == want
+    head = s3.head_object(Bucket=bucket, Key=plan.object_key)
+    assert head["ServerSideEncryption"] == "AES256" and head["Metadata"]["migration-id"] == plan.migration_id
+    tags = {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=bucket, Key=plan.object_key)["TagSet"]}
+    assert tags["sha256"] == want and staged.sha256 == want
+
+
+def test_a_corrupt_stream_leaves_nothing_in_s3(tmp_path: Path, moto_endpoint: str, bucket: str, s3: Any,
+                                               source: Any) -> None:
+    rdb = _big_rdb(source, 20)
+    data = bytearray(rdb.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    bad = tmp_path / "bad.rdb"
+    bad.write_bytes(bytes(data))
+    plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=source.port)
+    with pytest.raises(ExtractError, match="does not match the RDB's own CRC-64"):
+        stream_upload(plan, _chunks(bad), len(data), tmp_path / "copy.rdb", "host:bad", logging.getLogger("t"))
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
+    assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
+    assert not (tmp_path / "copy.rdb").exists() and not (tmp_path / "copy.rdb.part").exists()
+
+
+def test_part_plan_bounds_memory_whatever_the_size() -> None:
+    for size in (1, 100 * MiB, 10 * 1024 * MiB, 2 * 1024 * 1024 * MiB):
+        part, flight = part_plan(size)
+        assert -(-size // part) <= 9000 and 5 * MiB <= part
+        assert part * (flight + 1) <= max(48 * MiB, 2 * part)
