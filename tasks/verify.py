@@ -19,15 +19,17 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from tasks.compat import parse_version
 from tasks.connect import Endpoint, source_client, target_client
 from tasks.errors import SourceError, VerificationError, mapped
 from tasks.log import run_logger
 from tasks.plan import MigrationPlan
+from tasks.resp import RawConnection, ReplyError, raw_like
 from tasks.retry import IO_RETRIES
 
 __all__ = [
@@ -51,8 +53,7 @@ CHUNK = 1000  # collections with more elements are compared chunk by chunk
 _SIZE_CMD = {"list": "LLEN", "set": "SCARD", "zset": "ZCARD", "hash": "HLEN", "stream": "XLEN"}
 
 
-@dataclass(frozen=True)
-class KeyState:
+class KeyState(NamedTuple):
     """A key as read from one server: type, normalised value, PTTL (-1 none, -2 absent).
 
     ``value`` is None for a collection too large to hold (compared in chunks) — then ``size`` says how big.
@@ -146,33 +147,38 @@ def _text(x: Any) -> str:
     return x.decode() if isinstance(x, bytes) else str(x)
 
 
-def _queue_small(p: Any, t: str, key: bytes) -> int:
-    """Queue the reads of a whole (small) collection; returns how many replies they make."""
+def _small_reads(t: str, key: bytes) -> list[tuple[Any, ...]]:
+    """The commands that read a whole (small) collection."""
     if t == "list":
-        p.lrange(key, 0, -1)
-    elif t == "set":
-        p.smembers(key)
-    elif t == "zset":
-        p.zrange(key, 0, -1, withscores=True)
-    elif t == "hash":
-        p.hgetall(key)
-    elif t == "stream":
-        p.xrange(key, "-", "+")
-        p.execute_command("XINFO", "GROUPS", key)
-        return 2
-    else:
-        p.execute_command("DUMP", key)  # module or unknown type: compare the serialized form
-    return 1
+        return [("LRANGE", key, 0, -1)]
+    if t == "set":
+        return [("SMEMBERS", key)]
+    if t == "zset":
+        return [("ZRANGE", key, 0, -1, "WITHSCORES")]
+    if t == "hash":
+        return [("HGETALL", key)]
+    if t == "stream":
+        return [("XRANGE", key, "-", "+"), ("XINFO", "GROUPS", key)]
+    return [("DUMP", key)]  # module or unknown type: compare the serialized form
+
+
+def _pairs(flat: list[Any]) -> list[tuple[Any, Any]]:
+    return list(zip(flat[::2], flat[1::2], strict=False))
 
 
 def _groups(raw: Any) -> list[tuple[Any, ...]]:
     """Consumer groups of a stream, comparable across versions (name, consumers, pending, last id)."""
     out = []
     for g in raw or []:
-        d = dict(zip(g[::2], g[1::2], strict=False)) if isinstance(g, list) else dict(g)
-        d = {_text(k): v for k, v in d.items()}
+        d = {_text(k): v for k, v in (_pairs(g) if isinstance(g, list) else dict(g).items())}
         out.append((d.get("name"), d.get("consumers"), d.get("pending"), d.get("last-delivered-id")))
     return sorted(out, key=repr)
+
+
+def _entries(raw: Any) -> list[tuple[Any, Any]]:
+    """Stream entries as (id, sorted field pairs)."""
+    return [(eid, tuple(sorted(_pairs(fields) if isinstance(fields, list) else fields.items())))
+            for eid, fields in raw or []]
 
 
 def _normalise(t: str, raw: list[Any]) -> Any:
@@ -180,117 +186,105 @@ def _normalise(t: str, raw: list[Any]) -> Any:
     if t == "set":
         return frozenset(raw[0])
     if t == "zset":
-        return [(m, float(s)) for m, s in raw[0]]
+        return [(m, float(sc)) for m, sc in _pairs(raw[0])]
+    if t == "hash":
+        return dict(_pairs(raw[0]))
     if t == "stream":
-        entries = [(eid, tuple(sorted(fields.items()))) for eid, fields in raw[0]]
-        return (entries, _groups(raw[1]))
+        return (_entries(raw[0]), _groups(raw[1]))
     return raw[0]
 
 
-def fetch_states(r: Any, keys: list[bytes]) -> list[KeyState]:
-    """TYPE, PTTL and value of each key: one round trip for strings, one more for collections."""
-    p = r.pipeline(transaction=False)
-    for k in keys:
-        p.type(k)
-        p.pttl(k)
-        p.get(k)  # speculative: most keys are strings; WRONGTYPE otherwise
-    head = p.execute(raise_on_error=False)
-    states: list[KeyState | None] = []
+_TYPES = {b"string": "string", b"list": "list", b"set": "set", b"zset": "zset", b"hash": "hash",
+          b"stream": "stream", b"none": "none"}
+
+
+def fetch_states(r: RawConnection, keys: list[bytes]) -> list[KeyState]:
+    """Value, PTTL and type of each key in few round trips: MGET + PTTLs (strings are done), then TYPE of the
+    rest, then sizes and whole values of the collections."""
+    head = r.run([("MGET", *keys), *[("PTTL", k) for k in keys]])
+    values = head[0] if isinstance(head[0], list) else [None] * len(keys)
+    ttls = head[1:]
+    unknown = [i for i, v in enumerate(values) if v is None]
+    types = dict(zip(unknown, r.run([("TYPE", keys[i]) for i in unknown]), strict=True)) if unknown else {}
+    states: list[KeyState | None] = [
+        None if v is None else KeyState("string", v, ttl if isinstance(ttl, int) else -2)
+        for v, ttl in zip(values, ttls, strict=True)]
     later: list[tuple[int, bytes, str, int]] = []
-    for i, k in enumerate(keys):
-        t, ttl, val = _text(head[3 * i]), head[3 * i + 1], head[3 * i + 2]
-        ttl = int(ttl) if not isinstance(ttl, Exception) else -2
-        if t == "string":
-            states.append(KeyState(t, val, ttl))
-        elif t == "none":
-            states.append(KeyState(t, None, -2))
+    for i, raw_type in types.items():
+        t = _TYPES.get(raw_type, _text(raw_type))
+        if t == "none":
+            states[i] = KeyState("none", None, -2)
         else:
-            states.append(None)
-            later.append((i, k, t, ttl))
+            ttl = ttls[i]
+            later.append((i, keys[i], t, ttl if isinstance(ttl, int) else -2))
     if later:
-        p = r.pipeline(transaction=False)
-        for _i, k, t, _ttl in later:
-            size_cmd = _SIZE_CMD.get(t)
-            p.execute_command(size_cmd, k) if size_cmd else p.exists(k)
-        sizes = p.execute(raise_on_error=False)
-        p = r.pipeline(transaction=False)
-        counts = []
-        for (_i, k, t, _ttl), size in zip(later, sizes, strict=True):
-            small = isinstance(size, int) and size <= CHUNK
-            counts.append(_queue_small(p, t, k) if small else 0)
-        values = p.execute(raise_on_error=False) if p.command_stack else []
+        sizes = r.run([(_SIZE_CMD[t], k) if t in _SIZE_CMD else ("EXISTS", k) for _i, k, t, _ttl in later])
+        reads = [_small_reads(t, k) if isinstance(n, int) and n <= CHUNK else []
+                 for (_i, k, t, _ttl), n in zip(later, sizes, strict=True)]
+        replies = r.run([c for rs in reads for c in rs])
         j = 0
-        for (i, _k, t, ttl), size, n in zip(later, sizes, counts, strict=True):
-            raw = values[j:j + n]
-            j += n
-            size = int(size) if isinstance(size, int) else 0
-            if n and any(isinstance(x, Exception) for x in raw):
-                states[i] = KeyState("none", None, -2)  # vanished (expired) between the two round trips
+        for (i, _k, t, ttl), n, rs in zip(later, sizes, reads, strict=True):
+            raw = replies[j:j + len(rs)]
+            j += len(rs)
+            size = n if isinstance(n, int) else 0
+            if rs and any(isinstance(x, ReplyError) for x in raw):
+                states[i] = KeyState("none", None, -2)  # vanished (expired) between the round trips
             else:
-                states[i] = KeyState(t, _normalise(t, raw) if n else None, ttl, size)
-    return [s for s in states if s is not None]
+                states[i] = KeyState(t, _normalise(t, raw) if rs else None, ttl, size)
+    return [st for st in states if st is not None]
 
 
-def _chunks_equal(src: Any, tgt: Any, key: bytes, t: str, size: int) -> str | None:
+def _chunks_equal(src: RawConnection, tgt: RawConnection, key: bytes, t: str, size: int,
+                  smismember: bool = True) -> str | None:
     """Compare a large collection chunk by chunk; a description of the first difference, or None."""
     if t in ("list", "zset"):
         for start in range(0, size, CHUNK):
             end = start + CHUNK - 1
-            if t == "list":
-                a, b = src.lrange(key, start, end), tgt.lrange(key, start, end)
-            else:
-                a = [(m, float(s)) for m, s in src.zrange(key, start, end, withscores=True)]
-                b = [(m, float(s)) for m, s in tgt.zrange(key, start, end, withscores=True)]
+            cmd: tuple[Any, ...] = ("LRANGE", key, start, end) if t == "list" else (
+                "ZRANGE", key, start, end, "WITHSCORES")
+            a, b = src.run([cmd])[0], tgt.run([cmd])[0]
+            if t == "zset":
+                a = [(m, float(sc)) for m, sc in _pairs(a)]
+                b = [(m, float(sc)) for m, sc in _pairs(b)]
             if a != b:
                 return f"{t} differs within elements {start}..{end}"
         return None
-    if t == "set":
-        for members in _scan_chunks(src.sscan, key):
-            missing = [m for m, on in zip(members, _smismember(tgt, key, members), strict=True) if not on]
-            if missing:
-                return f"set members missing on target, e.g. {_brief(missing[:3])}"
-        return None
-    if t == "hash":
-        for pairs in _scan_chunks(src.hscan, key):
-            fields = list(pairs)
-            theirs = tgt.hmget(key, fields)
-            diff = [f for f, v in zip(fields, theirs, strict=True) if pairs[f] != v]
-            if diff:
-                return f"hash fields differ, e.g. {_brief(diff[:3])}"
-        return None
-    if t == "stream":
-        last = "-"
+    if t in ("set", "hash"):
+        scan = "SSCAN" if t == "set" else "HSCAN"
+        cursor: Any = 0
         while True:
-            a = src.xrange(key, last, "+", count=CHUNK)
-            b = tgt.xrange(key, last, "+", count=CHUNK)
+            cursor, items = src.run([(scan, key, cursor, "COUNT", CHUNK)])[0]
+            if t == "set" and items:
+                if smismember:
+                    present = tgt.run([("SMISMEMBER", key, *items)])[0]
+                else:
+                    present = tgt.run([("SISMEMBER", key, m) for m in items])
+                missing = [m for m, on in zip(items, present, strict=True) if not on]
+                if missing:
+                    return f"set members missing on target, e.g. {_brief(missing[:3])}"
+            elif items:
+                pairs = _pairs(items)
+                theirs = tgt.run([("HMGET", key, *[f for f, _v in pairs])])[0]
+                diff = [f for (f, v), w in zip(pairs, theirs, strict=True) if v != w]
+                if diff:
+                    return f"hash fields differ, e.g. {_brief(diff[:3])}"
+            if int(cursor) == 0:
+                return None
+    if t == "stream":
+        last: Any = "-"
+        while True:
+            cmd = ("XRANGE", key, last, "+", "COUNT", CHUNK)
+            a, b = _entries(src.run([cmd])[0]), _entries(tgt.run([cmd])[0])
             if a != b:
                 return f"stream entries differ after {_text(last)}"
             if len(a) < CHUNK:
                 break
             ms, seq = _text(a[-1][0]).split("-")
             last = f"{ms}-{int(seq) + 1}"
-        ga = _groups(src.execute_command("XINFO", "GROUPS", key))
-        gb = _groups(tgt.execute_command("XINFO", "GROUPS", key))
+        ga = _groups(src.run([("XINFO", "GROUPS", key)])[0])
+        gb = _groups(tgt.run([("XINFO", "GROUPS", key)])[0])
         return None if ga == gb else f"consumer groups differ: {_brief(ga)} != {_brief(gb)}"
     return None
-
-
-def _scan_chunks(scan: Any, key: bytes) -> Iterator[Any]:
-    cursor = 0
-    while True:
-        cursor, items = scan(key, cursor, count=CHUNK)
-        if items:
-            yield items
-        if int(cursor) == 0:
-            return
-
-
-def _smismember(r: Any, key: bytes, members: list[bytes]) -> list[bool]:
-    """Membership of many members in one round trip (SISMEMBER pipeline: SMISMEMBER needs 6.2)."""
-    p = r.pipeline(transaction=False)
-    for m in members:
-        p.sismember(key, m)
-    return [bool(x) for x in p.execute()]
 
 
 def keyspace_dbs(r: Any) -> dict[int, int]:
@@ -340,28 +334,39 @@ def sample_confidence(sampled: int, total: int, mismatches: int) -> str:
             f"{bound:.3%} of keys (≈{math.ceil(bound * total):,}) differ; counts per db match exactly")
 
 
-def compare_db(src: Any, tgt: Any, db: int, opts: Any, report: VerifyReport, pool: ThreadPoolExecutor,
-               sample: int = 0) -> None:
-    """Compare one db (clients already SELECTed on it): every key, or a random sample of ``sample`` keys."""
+def compare_db(src: Any, tgt: Any, db: int, opts: Any, report: VerifyReport,
+               pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor], sample: int = 0) -> None:
+    """Compare one db (redis-py clients SELECTed on it): every key, or a random sample of ``sample`` keys."""
     batch = opts.batch_size
     on_both = 0
-    keys_iter = _sample_keys(src, sample) if sample else _batches(src.scan_iter(count=batch), batch)
-    for keys in keys_iter:
-        fa, fb = pool.submit(fetch_states, src, keys), pool.submit(fetch_states, tgt, keys)
-        a, b = fa.result(), fb.result()
-        for k, s, t in zip(keys, a, b, strict=True):
-            if s.type == "none":
-                continue  # expired on the source between SCAN and TYPE
-            report.keys_checked += 1
-            on_both += t.type != "none"
-            m = compare_key(db, k, s, t, opts.ttl_tolerance_ms)
-            if m is None and s.value is None and s.type != "none" and t.type == s.type:
-                diff = _chunks_equal(src, tgt, k, s.type, s.size)
-                m = Mismatch(db, _show(k), "value", diff) if diff else None
-            if m is not None:
-                report.add(m, opts.max_reported_mismatches)
-            elif t.type == "none":
-                report.expired_during += 1
+    raw_src, raw_tgt = raw_like(src), raw_like(tgt)      # read by the two reader threads only
+    big_src, big_tgt = raw_like(src), raw_like(tgt)      # chunked comparisons, from this thread
+    smismember = parse_version(str(tgt.info("server").get("redis_version", "0"))) >= (6, 2)
+    try:
+        keys_iter = _sample_keys(src, sample) if sample else _batches(src.scan_iter(count=batch), batch)
+        tol = opts.ttl_tolerance_ms
+        for keys, a, b in _prefetched(keys_iter, pools, raw_src, raw_tgt):
+            for k, s, t in zip(keys, a, b, strict=True):
+                if s.type == t.type and s.value is not None and s.value == t.value and s.size == t.size and (
+                        (s.pttl < 0 and t.pttl < 0) or (s.pttl >= 0 and t.pttl >= 0 and abs(s.pttl - t.pttl) <= tol)):
+                    report.keys_checked += 1  # the common case, decided without building a report line
+                    on_both += 1
+                    continue
+                if s.type == "none":
+                    continue  # expired on the source between SCAN and TYPE
+                report.keys_checked += 1
+                on_both += t.type != "none"
+                m = compare_key(db, k, s, t, opts.ttl_tolerance_ms)
+                if m is None and s.value is None and s.type != "none" and t.type == s.type:
+                    diff = _chunks_equal(big_src, big_tgt, k, s.type, s.size, smismember)
+                    m = Mismatch(db, _show(k), "value", diff) if diff else None
+                if m is not None:
+                    report.add(m, opts.max_reported_mismatches)
+                elif t.type == "none":
+                    report.expired_during += 1
+    finally:
+        for c in (raw_src, raw_tgt, big_src, big_tgt):
+            c.close()
     src_n, tgt_n = src.dbsize(), tgt.dbsize()
     report.dbs[db] = (src_n, tgt_n)
     if sample:
@@ -379,6 +384,22 @@ def compare_db(src: Any, tgt: Any, db: int, opts: Any, report: VerifyReport, poo
                     report.add(Mismatch(db, _show(k), "extra", "on target only"), opts.max_reported_mismatches)
 
 
+def _prefetched(keys_iter: Any, pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor], src: RawConnection,
+                tgt: RawConnection) -> Iterator[tuple[list[bytes], list[KeyState], list[KeyState]]]:
+    """Batches with both servers' states, the next batch already being read while one is compared.
+
+    One single-thread reader per server: each connection is used by one thread, in order.
+    """
+    pending = None
+    for keys in keys_iter:
+        nxt = (keys, pools[0].submit(fetch_states, src, keys), pools[1].submit(fetch_states, tgt, keys))
+        if pending:
+            yield pending[0], pending[1].result(), pending[2].result()
+        pending = nxt
+    if pending:
+        yield pending[0], pending[1].result(), pending[2].result()
+
+
 def _probe(src: Any, tgt: Any, probe: str, opts: Any) -> tuple[str, Mismatch | None]:
     """A key or glob pattern the app relies on: present on the target, and as on the source."""
     if any(c in probe for c in "*?["):
@@ -389,7 +410,8 @@ def _probe(src: Any, tgt: Any, probe: str, opts: Any) -> tuple[str, Mismatch | N
             return line, Mismatch(0, probe, "probe", f"pattern {probe}: {a} keys on source, {b} on target")
         return line, None
     key = probe.encode()
-    s, t = fetch_states(src, [key])[0], fetch_states(tgt, [key])[0]
+    with raw_like(src) as rs, raw_like(tgt) as rt:
+        s, t = fetch_states(rs, [key])[0], fetch_states(rt, [key])[0]
     if t.type == "none":
         return f"`{probe}`: missing on target", Mismatch(0, probe, "probe", "required key missing on target")
     m = compare_key(0, key, s, t, opts.ttl_tolerance_ms)
@@ -428,7 +450,8 @@ def verify_endpoints(plan: MigrationPlan, endpoint: Endpoint, snapshot: Any | No
     t0 = time.monotonic()
     opts = plan.verify
     report = VerifyReport()
-    with mapped("verify", SourceError, "verify"), ThreadPoolExecutor(2, thread_name_prefix="verify") as pool:
+    with (mapped("verify", SourceError, "verify"), ThreadPoolExecutor(1, thread_name_prefix="read-source") as p1,
+          ThreadPoolExecutor(1, thread_name_prefix="read-target") as p2):
         src0, tgt0 = source_client(plan), target_client(plan, endpoint)
         counts = keyspace_dbs(src0)
         dbs = sorted(set(counts) | set(keyspace_dbs(tgt0)))
@@ -436,7 +459,7 @@ def verify_endpoints(plan: MigrationPlan, endpoint: Endpoint, snapshot: Any | No
         sample = opts.sample_keys if opts.sample_keys and total > opts.sample_keys else 0
         for db in dbs or [0]:
             share = max(1, round(sample * counts.get(db, 0) / total)) if sample else 0
-            compare_db(source_client(plan, db=db), target_client(plan, endpoint, db=db), db, opts, report, pool,
+            compare_db(source_client(plan, db=db), target_client(plan, endpoint, db=db), db, opts, report, (p1, p2),
                        sample=share)
         if sample:
             report.sampled = True

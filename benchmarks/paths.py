@@ -1,0 +1,181 @@
+"""One measured path per child process (see benchmarks/run.py): prints one JSON line with its figures."""
+
+from __future__ import annotations
+
+import json
+import logging
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+MiB = 1 << 20
+
+
+def _rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _plan(a: dict[str, Any], **over: Any) -> Any:
+    from tasks.plan import validate_plan
+
+    data = {
+        "migration_id": over.pop("migration_id", f"bench-{a.get('port', 0)}"),
+        "aws": {"region": "us-east-1", "endpoint_url": a["endpoint"]},
+        "source": {"kind": "docker", "container": a.get("container", "x"), "docker_host": a.get("docker_host"),
+                   "redis": {"host": "127.0.0.1", "port": a.get("port", 6379)}},
+        "staging": {"bucket": a.get("bucket", "bench"), "workdir": a["workdir"]},
+        "target": {"kind": "rehearsal", "replication_group_id": "bench", "engine": "redis", "engine_version": "7.0"},
+        "approval": {"required": False},
+    }
+    data.update(over)
+    return validate_plan(data)
+
+
+def _bgsave_poll_like_a_shell(r: Any) -> float:
+    """BGSAVE, then `until [ "$(redis-cli lastsave)" != "$before" ]; do sleep 1; done`."""
+    t0 = time.monotonic()
+    before = r.lastsave()
+    r.execute_command("BGSAVE")
+    while r.lastsave() == before:
+        time.sleep(1)
+    return time.monotonic() - t0
+
+
+def manual(a: dict[str, Any]) -> dict[str, Any]:
+    import boto3
+    import redis
+
+    r = redis.Redis(host="127.0.0.1", port=a["port"], protocol=2)
+    work = Path(a["workdir"])
+    work.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    t_save = _bgsave_poll_like_a_shell(r)
+    t1 = time.monotonic()
+    subprocess.run(["docker", "-H", a["docker_host"], "cp", f"{a['container']}:/data/dump.rdb", str(work / "dump.rdb")],
+                   check=True, capture_output=True)
+    t2 = time.monotonic()
+    s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=a["endpoint"])
+    s3.upload_file(str(work / "dump.rdb"), a["bucket"], "manual/dump.rdb")  # boto3's defaults, as aws s3 cp
+    t3 = time.monotonic()
+    size = (work / "dump.rdb").stat().st_size
+    return {"seconds": t3 - t0, "mb": size / MiB, "peak_rss_mb": _rss_mb(),
+            "detail": f"BGSAVE+poll {t_save:.2f}s, docker cp {t2 - t1:.2f}s, upload_file {t3 - t2:.2f}s"}
+
+
+def _project(a: dict[str, Any], transfer: str) -> dict[str, Any]:
+    from tasks.extract import extract
+    from tasks.preflight.rdb_checks import inspect_file
+    from tasks.snapshot import bgsave_wait
+    from tasks.transfer import extract_and_upload
+    from tasks.upload import upload
+
+    plan = _plan(a, migration_id=f"bench-{transfer}-{a['port']}", staging={
+        "bucket": a["bucket"], "workdir": a["workdir"], "transfer": transfer})
+    t0 = time.monotonic()
+    bgsave_wait.fn(plan)
+    t1 = time.monotonic()
+    if transfer == "stream":
+        ex, _staged = extract_and_upload.fn(plan)
+        t2 = t3 = time.monotonic()
+        detail = f"bgsave-wait {t1 - t0:.2f}s, extract+CRC+upload in one pass {t2 - t1:.2f}s"
+    else:
+        ex = extract.fn(plan)
+        t2 = time.monotonic()
+        upload.fn(plan, ex)
+        t3 = time.monotonic()
+        detail = f"bgsave-wait {t1 - t0:.2f}s, extract+CRC {t2 - t1:.2f}s, upload {t3 - t2:.2f}s"
+    t4 = time.monotonic()
+    inspect_file(ex.path, plan, "bench")
+    walk = time.monotonic() - t4
+    return {"seconds": t3 - t0, "mb": ex.size / MiB, "peak_rss_mb": _rss_mb(), "rdb": ex.path,
+            "detail": f"{detail}; structure walk after: {walk:.2f}s"}
+
+
+def stream(a: dict[str, Any]) -> dict[str, Any]:
+    return _project(a, "stream")
+
+
+def staged(a: dict[str, Any]) -> dict[str, Any]:
+    return _project(a, "staged")
+
+
+def verify(a: dict[str, Any]) -> dict[str, Any]:
+    import shutil
+
+    from tasks.binaries import find_binary
+    from tasks.connect import Endpoint
+    from tasks.localredis import LocalRedisServer
+    from tasks.verify import verify_endpoints
+
+    home = Path(a["workdir"]) / "target"
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(a["rdb"], home / "dump.rdb")
+    target = LocalRedisServer(find_binary("redis-7.0"), workdir=home,
+                              config={"save": "", "enable-debug-command": "yes"}).start(timeout=600)
+    try:
+        plan = _plan(a, verify={"batch_size": 1000})
+        t0 = time.monotonic()
+        report = verify_endpoints(plan, Endpoint("127.0.0.1", target.port))
+        secs = time.monotonic() - t0
+        assert report.ok, report.mismatches[:3]
+        import redis
+
+        src = redis.Redis(host="127.0.0.1", port=a["port"], protocol=2, socket_timeout=600)
+        t1 = time.monotonic()
+        d1 = src.execute_command("DEBUG", "DIGEST")
+        t2 = time.monotonic()
+        d2 = target.client(socket_timeout=600).execute_command("DEBUG", "DIGEST")
+        t3 = time.monotonic()
+        assert d1 == d2, "DEBUG DIGEST differs"
+        return {"seconds": secs, "keys": report.keys_checked, "keys_per_s": report.keys_checked / secs,
+                "digest_source_s": t2 - t1, "digest_target_s": t3 - t2, "peak_rss_mb": _rss_mb()}
+    finally:
+        target.stop()
+
+
+def overhead(a: dict[str, Any]) -> dict[str, Any]:
+    import boto3
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from flows.migrate import migrate_redis
+    from scripts.sample_data import load_sample
+    from tasks.binaries import find_binary
+    from tasks.localredis import LocalRedisServer
+
+    work = Path(a["workdir"])
+    src = LocalRedisServer(find_binary("redis-7.0"), workdir=work / "src").start()
+    try:
+        r = src.client()
+        load_sample(r)
+        keys = r.dbsize()
+        r.close()
+        s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=a["endpoint"])
+        s3.create_bucket(Bucket="bench-overhead")
+        plan = _plan({**a, "port": src.port}, migration_id="bench-overhead",
+                     source={"kind": "host", "redis": {"host": "127.0.0.1", "port": src.port}},
+                     staging={"bucket": "bench-overhead", "workdir": str(work / "staging")})
+        t0 = time.monotonic()
+        state = migrate_redis(plan, return_state=True)
+        wall = time.monotonic() - t0
+        assert state.is_completed(), state.message
+        with get_client(sync_client=True) as c:
+            runs = c.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[
+                state.state_details.flow_run_id])))
+        task_s = sum(t.total_run_time.total_seconds() for t in runs)
+        from tasks.rehearsal import stop_rehearsal_target
+
+        stop_rehearsal_target(plan.workdir)
+        return {"seconds": wall, "task_seconds": task_s, "overhead": wall - task_s, "keys": keys,
+                "peak_rss_mb": _rss_mb()}
+    finally:
+        src.stop()
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    mode, args = sys.argv[1], json.loads(sys.argv[2])
+    print(json.dumps(globals()[mode](args), default=str))

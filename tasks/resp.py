@@ -1,0 +1,84 @@
+"""A bare RESP2 connection for bulk reads: commands packed and replies parsed by hiredis (C), no per-command
+Python layers. verify sends thousands of small reads per round trip; through redis-py's pipeline each costs
+~15 µs of Python, here ~1 µs.
+
+Only what verify needs: AUTH, SELECT, TLS, and ``run(commands) -> replies``. Error replies come back as
+``hiredis.ReplyError`` objects in the reply list (never raised), like a pipeline with raise_on_error=False.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Sequence
+from typing import Any
+
+import hiredis
+
+__all__ = ["RawConnection", "ReplyError", "raw_like"]
+
+ReplyError = hiredis.ReplyError
+
+
+class RawConnection:
+    """One socket to a Redis server, for pipelined reads."""
+
+    def __init__(self, host: str, port: int, *, password: str | None = None, username: str | None = None,
+                 tls: bool = False, db: int = 0, timeout: float = 60, name: str | None = None) -> None:
+        sock = socket.create_connection((host, port), timeout=timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls:
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
+        self._sock = sock
+        self._reader = hiredis.Reader(notEnoughData=False)
+        hello: list[tuple[Any, ...]] = []
+        if password:
+            hello.append(("AUTH", username, password) if username else ("AUTH", password))
+        if db:
+            hello.append(("SELECT", db))
+        if name:
+            hello.append(("CLIENT", "SETNAME", name))
+        for reply in self.run(hello):
+            if isinstance(reply, ReplyError):
+                raise ConnectionError(f"{host}:{port} refused the connection setup: {reply}")
+
+    def run(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """Send every command, then read exactly as many replies, in order."""
+        if not commands:
+            return []
+        self._sock.sendall(b"".join(hiredis.pack_command(tuple(c)) for c in commands))
+        out: list[Any] = []
+        want = len(commands)
+        reader, recv = self._reader, self._sock.recv
+        while len(out) < want:
+            reply = reader.gets()
+            if reply is False:
+                data = recv(1 << 20)
+                if not data:
+                    raise ConnectionError("the server closed the connection")
+                reader.feed(data)
+                continue
+            out.append(reply)
+        return out
+
+    def close(self) -> None:
+        """Close the socket."""
+        try:
+            self._sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self) -> RawConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def raw_like(client: Any, timeout: float = 60) -> RawConnection:
+    """A RawConnection to the same server, user, database and TLS setting as a redis-py client."""
+    pool = client.connection_pool
+    kw = pool.connection_kwargs
+    tls = "SSL" in pool.connection_class.__name__
+    return RawConnection(kw["host"], kw["port"], password=kw.get("password"), username=kw.get("username"), tls=tls,
+                         db=int(kw.get("db") or 0), timeout=timeout, name=kw.get("client_name"))
