@@ -201,6 +201,13 @@ def mapped(step: str, error: type[MigrationError] = MigrationError, what: str = 
 def _translate(exc: Exception, step: str, error: type[MigrationError], prefix: str) -> MigrationError:
     """Build the MigrationError for one foreign exception."""
     mod = type(exc).__module__
+    if mod.startswith("boto3"):
+        # boto3's transfer layer (upload_file) re-raises botocore's ClientError as S3UploadFailedError, keeping
+        # it only as the implicit context: classify by that error's code, or a SlowDown that outlasted
+        # botocore's own retries would count as final and the upload would never be retried.
+        inner = exc.__cause__ or exc.__context__
+        if isinstance(inner, Exception) and type(inner).__module__.startswith("botocore"):
+            return _translate(inner, step, error, prefix)
     if mod.startswith("botocore"):
         response = getattr(exc, "response", None) or {}
         code = str(response.get("Error", {}).get("Code", type(exc).__name__))
@@ -226,6 +233,10 @@ def _translate(exc: Exception, step: str, error: type[MigrationError], prefix: s
         return error(f"{prefix}Docker engine error {name}: {exc}",
                      remedy="check that the Docker engine at source.docker_host is running and reachable",
                      step=step, retryable=True)
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        # A socket reset, refused or timed out (a server restarting, a network blip) is transient, whichever
+        # client raised it raw; other OSErrors (disk full, permission denied) are not.
+        return error(f"{prefix}{type(exc).__name__}: {exc}", step=step, retryable=True)
     if isinstance(exc, OSError):
         return error(f"{prefix}{type(exc).__name__}: {exc}", step=step, retryable=False)
     return error(f"{prefix}{type(exc).__name__}: {exc}", step=step, retryable=False)

@@ -79,9 +79,23 @@ class RehearsalTarget:
         journal = Journal(plan.workdir)
         earlier = journal.get("rehearsal")
         if earlier and _alive(earlier):
-            log.info("adopting rehearsal target made by an earlier run (pid %s, port %s)", earlier["pid"],
-                     earlier["port"])
-            return TargetHandle(kind=self.kind, id=plan.target.replication_group_id, adopted=True, detail=earlier)
+            if earlier.get("seeded_from") == obj.sha256:
+                log.info("adopting rehearsal target made by an earlier run (pid %s, port %s)", earlier["pid"],
+                         earlier["port"])
+                return TargetHandle(kind=self.kind, id=plan.target.replication_group_id, adopted=True,
+                                    detail=earlier)
+            # Seeded from an older snapshot (the source changed since, e.g. it served the app again after a
+            # rollback): adopting it would fail verify on every key written since. Replace it, unless the app
+            # was switched to it and may have written there.
+            if journal.get("cutover"):
+                raise ProvisioningError(
+                    f"the rehearsal target at 127.0.0.1:{earlier['port']} (pid {earlier['pid']}) holds an older "
+                    "snapshot, and the app's config was switched to it", step="create",
+                    remedy="it may hold the app's writes: inspect it, stop it yourself if it is to be replaced "
+                    "(redis-cli -p PORT shutdown nosave), then re-run")
+            log.warning("the rehearsal target of an earlier run (pid %s) holds an older snapshot: stopping it, "
+                        "seeding a new one from %s", earlier["pid"], obj.uri)
+            stop_rehearsal_target(plan.workdir)
         binary = self._binary(plan)
         s3 = aws_client(plan, "s3")
         home = plan.workdir / "rehearsal-target"
@@ -102,7 +116,7 @@ class RehearsalTarget:
                 remedy="ElastiCache would fail the same way (restore-failed): pick an engine version that loads "
                 "this RDB version", step="create") from exc
         detail = {"pid": server.pid, "port": server.port, "binary": binary.name, "version": binary.version,
-                  "workdir": str(home)}
+                  "workdir": str(home), "seeded_from": obj.sha256}
         journal.put("rehearsal", detail)
         return TargetHandle(kind=self.kind, id=plan.target.replication_group_id, adopted=False, detail=detail)
 

@@ -59,8 +59,9 @@ def bgsave_finished(before: dict[str, Any], info: dict[str, Any]) -> bool:
     return newer
 
 
-def poll_delays(start: float = 0.1, cap: float = 2.0) -> Any:
-    """Poll intervals: fast at first (small datasets finish in ms), then every ``cap`` seconds."""
+def poll_delays(start: float = 0.05, cap: float = 0.25) -> Any:
+    """Poll intervals: fast at first (small datasets finish in ms), then every ``cap`` seconds (INFO is cheap;
+    a coarse poll would add up to its interval to every window)."""
     d = start
     while True:
         yield d
