@@ -127,9 +127,10 @@ class Staging(_Model):
     bucket: str = Field(..., min_length=3, max_length=63, description="S3 bucket, in the target's region.")
     key_prefix: str = Field("redis-migrations", description="Key prefix; the object is PREFIX/ID/dump.rdb.")
     transfer: Literal["stream", "staged"] = Field(
-        "stream",
-        description="'stream': extract, CRC-check and upload in one pass (parts in flight while the copy is "
-        "read); 'staged': copy to disk first, then upload. Both keep a local copy for resuming.",
+        "staged",
+        description="'staged': copy to disk (CRC-checked), then a multipart upload; 'stream': both in one pass "
+        "(parts in flight while the copy is read). Both keep a local copy for resuming. benchmarks/run.py "
+        "measures both: on 2 cores staged was faster (README, Performance).",
     )
     workdir: str = Field(
         "~/.local/share/redis-elasticache-migrate",
