@@ -69,8 +69,9 @@ def rdb_findings(summary: Any, plan: MigrationPlan, origin: str) -> list[Finding
                            "cluster mode has only db0: move those keys (or keep cluster mode disabled)"))
     keys = sum(summary.dbs.values())
     used = summary.aux.get("used-mem")
+    writer = summary.aux.get("valkey-ver") or summary.aux.get("redis-ver", "?")
     out.append(Finding("rdb", "info", f"{origin}: {summary.size:,} bytes, {keys:,} keys in "
-                       f"{len(summary.dbs)} db(s), written by {summary.aux.get('redis-ver', '?')}"
+                       f"{len(summary.dbs)} db(s), written by {writer}"
                        + (f", used-mem {int(used):,} bytes" if used and str(used).isdigit() else "")))
     return out
 
