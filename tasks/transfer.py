@@ -10,7 +10,6 @@ are kept in flight).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
@@ -22,12 +21,11 @@ from typing import Any
 from prefect import task
 
 from tasks.aws import aws_client
-from tasks.errors import ExtractError, TransferError, mapped
-from tasks.extract import Extracted, rdb_path_on_server, rdb_source_for
+from tasks.errors import TransferError, mapped
+from tasks.extract import Extracted, RdbStreamCheck, rdb_path_on_server, rdb_source_for
 from tasks.journal import Journal
 from tasks.log import run_logger
 from tasks.plan import MigrationPlan
-from tasks.rdb import Crc64Jones, RdbFormatError, read_header
 from tasks.retry import IO_RETRIES
 from tasks.upload import StagedObject, stream_extra_args
 
@@ -71,8 +69,7 @@ def stream_upload(plan: MigrationPlan, chunks: Any, expected: int | None, dest: 
     pool = ThreadPoolExecutor(in_flight, thread_name_prefix="part")
     futures: list[Future[dict[str, Any]]] = []
     upload_id: str | None = None
-    sha, crc = hashlib.sha256(), Crc64Jones()
-    tail, size, header = b"", 0, None
+    check = RdbStreamCheck(origin)
     buf = bytearray()
     dest.parent.mkdir(parents=True, exist_ok=True)
     part_path = dest.with_name(dest.name + ".part")
@@ -93,21 +90,11 @@ def stream_upload(plan: MigrationPlan, chunks: Any, expected: int | None, dest: 
     try:
         with mapped("extract-upload", TransferError, f"s3://{bucket}/{key}"), open(part_path, "wb") as out:
             for block in chunks:
-                if header is None:
-                    try:
-                        header = read_header(block[:512])
-                    except RdbFormatError as exc:
-                        raise ExtractError(f"{origin} is not an RDB file: {exc}",
-                                           remedy="point source.rdb_path (or the server's dir/dbfilename) at the "
-                                           "dump.rdb Redis writes", step="extract") from exc
-                    extra = stream_extra_args(plan, header.magic, header.version)
+                check.feed(block)  # the header on the first block; SHA-256 and CRC-64 on every one
+                if upload_id is None:
+                    extra = stream_extra_args(plan, check.header.magic, check.header.version)
                     upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, **extra)["UploadId"]
                 out.write(block)
-                sha.update(block)
-                size += len(block)
-                data = tail + block
-                crc.update(data[:-8])
-                tail = data[-8:]
                 buf += block
                 while len(buf) >= part_size:
                     submit(bytes(buf[:part_size]))
@@ -115,15 +102,7 @@ def stream_upload(plan: MigrationPlan, chunks: Any, expected: int | None, dest: 
                 for f in futures:
                     if f.done() and f.exception():
                         raise f.exception()  # type: ignore[misc]
-            if header is None:
-                raise ExtractError(f"{origin} is empty", remedy="check that BGSAVE wrote the file", step="extract")
-            stored = int.from_bytes(tail, "little") if len(tail) == 8 else 0
-            checksum_ok = None if stored == 0 or (header.magic == "REDIS" and header.version < 5) else (
-                stored == crc.digest())
-            if checksum_ok is False:
-                raise ExtractError(f"{origin}: the stream does not match the RDB's own CRC-64 (stored {stored:#018x}, "
-                                   f"computed {crc.digest():#018x})", remedy="re-run to snapshot again",
-                                   step="extract", retryable=True)
+            ex = check.result(str(dest))  # refuses an empty stream or a CRC-64 mismatch: nothing completes in S3
             if buf or not futures:
                 submit(bytes(buf))
             parts = [f.result() for f in futures]
@@ -131,7 +110,7 @@ def stream_upload(plan: MigrationPlan, chunks: Any, expected: int | None, dest: 
                                          MultipartUpload={"Parts": parts})
             upload_id = None
             s3.put_object_tagging(Bucket=bucket, Key=key, Tagging={"TagSet": [
-                {"Key": "sha256", "Value": sha.hexdigest()}, {"Key": "migration-id", "Value": plan.migration_id}]})
+                {"Key": "sha256", "Value": ex.sha256}, {"Key": "migration-id", "Value": plan.migration_id}]})
             out.flush()
             os.fsync(out.fileno())
         os.replace(part_path, dest)
@@ -145,14 +124,11 @@ def stream_upload(plan: MigrationPlan, chunks: Any, expected: int | None, dest: 
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    assert header is not None
     secs = time.monotonic() - t0
-    ex = Extracted(path=str(dest), size=size, sha256=sha.hexdigest(), crc64_stored=int.from_bytes(tail, "little"),
-                   crc64_computed=crc.digest(), rdb_version=header.version, magic=header.magic, origin=origin)
     head = s3.head_object(Bucket=bucket, Key=key)
-    staged = StagedObject(bucket, key, size, ex.sha256, str(head.get("ETag", "")).strip('"'), header.version,
-                          header.magic, uploaded=True)
-    stats = TransferStats(round(secs, 3), size, len(futures), round(size / MiB / secs, 1) if secs else 0.0)
+    staged = StagedObject(bucket, key, ex.size, ex.sha256, str(head.get("ETag", "")).strip('"'), ex.rdb_version,
+                          ex.magic, uploaded=True)
+    stats = TransferStats(round(secs, 3), ex.size, len(futures), round(ex.size / MiB / secs, 1) if secs else 0.0)
     return ex, staged, stats
 
 
