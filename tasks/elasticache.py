@@ -21,6 +21,7 @@ from tasks.upload import StagedObject
 
 __all__ = [
     "MIGRATION_TAG",
+    "SNAPSHOT_TAG",
     "FAILED_STATUSES",
     "slot_ranges",
     "parameter_group_family",
@@ -30,6 +31,7 @@ __all__ = [
 ]
 
 MIGRATION_TAG = "migration-id"
+SNAPSHOT_TAG = "snapshot-sha256"
 FAILED_STATUSES = frozenset({"create-failed", "restore-failed", "deleting", "deleted", "incompatible-network"})
 
 
@@ -58,10 +60,17 @@ def parameter_group_family(engine: str, version: str) -> str:
     return f"redis{major}.{minor}"
 
 
-def build_replication_group_request(plan: MigrationPlan, snapshot_arn: str) -> dict[str, Any]:
-    """The create_replication_group arguments for this plan (no secrets: the AUTH token is added at call time)."""
+def build_replication_group_request(plan: MigrationPlan, snapshot_arn: str,
+                                    snapshot_sha256: str | None = None) -> dict[str, Any]:
+    """The create_replication_group arguments for this plan (no secrets: the AUTH token is added at call time).
+
+    The group is tagged with the migration id and the SHA-256 of the RDB that seeds it, so a later run adopts
+    it only if it holds that very snapshot.
+    """
     t = plan.target
     tags = {"created-by": "redis-elasticache-migrate", **t.tags, MIGRATION_TAG: plan.migration_id}
+    if snapshot_sha256:
+        tags[SNAPSHOT_TAG] = snapshot_sha256
     req: dict[str, Any] = {
         "ReplicationGroupId": t.replication_group_id,
         "ReplicationGroupDescription": t.description,
@@ -121,12 +130,14 @@ class ElastiCacheTarget:
                 return None
             raise
 
-    def _migration_tag(self, ec: Any, group: dict[str, Any]) -> str | None:
+    def _tags(self, ec: Any, group: dict[str, Any]) -> dict[str, str]:
         arn = group.get("ARN")
         if not arn:
-            return None
-        tags = ec.list_tags_for_resource(ResourceName=arn).get("TagList", [])
-        return next((t["Value"] for t in tags if t["Key"] == MIGRATION_TAG), None)
+            return {}
+        return {t["Key"]: t["Value"] for t in ec.list_tags_for_resource(ResourceName=arn).get("TagList", [])}
+
+    def _migration_tag(self, ec: Any, group: dict[str, Any]) -> str | None:
+        return self._tags(ec, group).get(MIGRATION_TAG)
 
     def create(self, plan: MigrationPlan, obj: StagedObject, log: Any) -> TargetHandle:
         ec = aws_client(plan, "elasticache")
@@ -134,16 +145,24 @@ class ElastiCacheTarget:
         with mapped("create", ProvisioningError, f"replication group {gid}"):
             existing = self._describe(ec, gid)
             if existing is not None:
-                owner = self._migration_tag(ec, existing)
+                tags = self._tags(ec, existing)
+                owner = tags.get(MIGRATION_TAG)
                 if owner != plan.migration_id:
                     raise ProvisioningError(
                         f"replication group {gid} already exists and was not made by this migration "
                         f"(its {MIGRATION_TAG} tag is {owner!r})",
                         remedy="choose another target.replication_group_id, or delete that group", step="create")
+                seeded = tags.get(SNAPSHOT_TAG)
+                if seeded and seeded != obj.sha256:
+                    raise ProvisioningError(
+                        f"replication group {gid} was seeded by an earlier run from another snapshot "
+                        f"(sha256 {seeded[:12]}…, this run's is {obj.sha256[:12]}…): the source changed since",
+                        remedy=f"delete replication group {gid} (a group cannot be re-seeded) and re-run, or set a "
+                        "new target.replication_group_id", step="create")
                 log.info("adopting replication group %s made by an earlier run (status %s)", gid,
                          existing.get("Status"))
                 return TargetHandle(kind=self.kind, id=gid, adopted=True)
-            req = build_replication_group_request(plan, obj.arn)
+            req = build_replication_group_request(plan, obj.arn, obj.sha256)
             token = resolve_secret(plan.target.auth_token_secret, purpose="target AUTH token")
             log.info("creating replication group %s: %s %s on %s, seeded from %s", gid, req["Engine"],
                      req["EngineVersion"], req["CacheNodeType"], obj.arn)

@@ -269,3 +269,20 @@ def test_gives_up_after_max_attempts(tmp_path: Path, stubbed: tuple[Stubber, lis
     assert "wait_max_attempts" in ei.value.remedy
     assert ei.value.retryable is False
     assert sleeps == [1, 1]
+
+
+def test_group_seeded_from_another_snapshot_is_not_adopted(tmp_path: Path, moto_endpoint: str,
+                                                           wire: list[dict[str, Any]]) -> None:
+    """A re-run after the source changed has a new snapshot: the group an earlier run seeded holds stale data and
+    cannot be re-seeded, so it is refused with the remedy instead of adopted (moto keeps the tags we send)."""
+    gid = group_id()
+    plan = plan_for(tmp_path, moto_endpoint, gid)
+    first = staged()
+    ElastiCacheTarget().create(plan, first, LOG)
+    assert wire_tags(wire[0])["snapshot-sha256"] == first.sha256
+    newer = StagedObject(bucket=BUCKET, key=KEY, size=1234, sha256="1" * 64, etag="e", rdb_version=10,
+                         magic="REDIS", uploaded=True)
+    with pytest.raises(ProvisioningError, match="seeded by an earlier run from another snapshot") as err:
+        ElastiCacheTarget().create(plan, newer, LOG)
+    assert f"delete replication group {gid}" in err.value.remedy
+    assert ElastiCacheTarget().create(plan, first, LOG).adopted   # the same snapshot is still adopted
