@@ -573,7 +573,7 @@ def test_elasticache_throttling_on_create_and_describe(tmp_path: Path, monkeypat
     stub = Stubber(client)
     arn = f"arn:aws:elasticache:{REGION}:123456789012:replicationgroup:{gid}"
     ask = {"ReplicationGroupId": gid}
-    req = build_replication_group_request(plan, obj.arn)
+    req = build_replication_group_request(plan, obj.arn, obj.sha256)
 
     def group(status: str) -> dict[str, Any]:
         return {"ReplicationGroups": [{"ReplicationGroupId": gid, "Status": status, "ARN": arn, "NodeGroups": [
