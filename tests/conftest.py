@@ -122,7 +122,7 @@ def make_plan(*, tmp_path: Path, moto_endpoint: str, bucket: str, source_port: i
         "target": {"kind": "rehearsal", "replication_group_id": "app-cache", "engine": "redis",
                    "engine_version": "7.0", "wait_delay_seconds": 1, "wait_max_attempts": 60},
         "cutover": {"backend": "none"},
-        "approval": {"required": False, "timeout_seconds": 120},
+        "approval": {"enabled": False, "timeout_seconds": 120},
     }
     for k, v in over.items():
         data[k] = {**data[k], **v} if isinstance(v, dict) and isinstance(data.get(k), dict) else v

@@ -439,7 +439,7 @@ def test_process_killed_while_paused_for_approval_adopts_everything(
     _load_sample(source)
     plan = make_plan(tmp_path=tmp_path, moto_endpoint=s3_proxy.url, bucket=bucket, source_port=source.port,
                      cutover={"backend": "dotenv", "dotenv_path": str(app_env)},
-                     approval={"required": True, "timeout_seconds": 120})
+                     approval={"enabled": True, "timeout_seconds": 120})
     before = app_env.read_bytes()
     proc, log = _start_flow_process(plan, tmp_path, "killed-while-paused")
     orphan = None

@@ -102,7 +102,7 @@ def test_rejected_approval_unpauses_source_and_leaves_config(tmp_path: Path, mot
     before = app_env.read_bytes()
     plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=source.port,
                      cutover={"backend": "dotenv", "dotenv_path": str(app_env)},
-                     approval={"required": True, "timeout_seconds": 120})
+                     approval={"enabled": True, "timeout_seconds": 120})
     probe = redis_client("127.0.0.1", source.port, timeout=1)
     seen_paused: list[bool] = []
     decider = _decide("reject", "bob", "window moved", before=lambda: seen_paused.append(not _writable(probe)))
@@ -125,7 +125,7 @@ def test_failed_check_after_switch_restores_config(tmp_path: Path, moto_endpoint
     before = app_env.read_bytes()
     plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=source.port,
                      cutover={"backend": "dotenv", "dotenv_path": str(app_env)},
-                     approval={"required": True, "timeout_seconds": 120})
+                     approval={"enabled": True, "timeout_seconds": 120})
 
     def flush_target() -> None:
         from tasks.journal import Journal
@@ -244,7 +244,7 @@ def test_redis3_source_migrates_to_newer_target(tmp_path: Path, moto_endpoint: s
         plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=srv.port,
                          target={"kind": "rehearsal", "replication_group_id": "app-cache", "engine": engine[0],
                                  "engine_version": engine[1], "rehearsal_binary": target},
-                         approval={"required": True, "timeout_seconds": 120})
+                         approval={"enabled": True, "timeout_seconds": 120})
         probe = redis_client("127.0.0.1", srv.port, timeout=1)
         refused: list[bool] = []
         decider = _decide("approve", before=lambda: refused.append(not _writable(probe)))
@@ -267,7 +267,7 @@ def test_approval_timeout_rolls_back_and_says_why(tmp_path: Path, moto_endpoint:
     before = app_env.read_bytes()
     plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=source.port,
                      cutover={"backend": "dotenv", "dotenv_path": str(app_env)},
-                     approval={"required": True, "timeout_seconds": 10})
+                     approval={"enabled": True, "timeout_seconds": 10})
     try:
         state = migrate_redis(plan, return_state=True)
         assert state.is_failed()

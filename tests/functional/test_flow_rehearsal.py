@@ -35,7 +35,7 @@ def test_host_source_rehearsal_with_approval_switches_config(tmp_path: Path, mot
     r.close(), r1.close()  # the "app" disconnects: quiesce waits for application clients to leave
     plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=source.port,
                      cutover={"backend": "dotenv", "dotenv_path": str(app_env)},
-                     approval={"required": True, "timeout_seconds": 120})
+                     approval={"enabled": True, "timeout_seconds": 120})
     decider = decide_in_background("approve")
     try:
         result = migrate_redis(plan)

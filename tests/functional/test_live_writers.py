@@ -144,7 +144,7 @@ def test_every_acknowledged_write_reaches_the_target(tmp_path: Path, moto_endpoi
     plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=source.port,
                      quiesce={"require_no_clients": False, "max_pause_seconds": 600},
                      cutover={"backend": "dotenv", "dotenv_path": str(env_file)},
-                     approval={"required": True, "timeout_seconds": 120})
+                     approval={"enabled": True, "timeout_seconds": 120})
     stop = threading.Event()
     writers = [Writer(i, env_file, stop) for i in range(WRITERS)]
     threads = [threading.Thread(target=w.run, name=f"writer-{w.wid}", daemon=True) for w in writers]

@@ -55,7 +55,7 @@ def service(slack: SlackStandIn) -> Iterator[str]:
 
 
 def _slack_settings(slack: SlackStandIn, approvers: list[str]) -> dict[str, Any]:
-    return {"approval": {"required": True, "timeout_seconds": 120, "approvers": approvers,
+    return {"approval": {"enabled": True, "timeout_seconds": 120, "approvers": approvers,
                          "slack_channel": "C0APPROVALS", "ui_url": UI},
             "notifications": {"slack_bot_token_secret": "env:TEST_SLACK_BOT_TOKEN", "slack_channel": "C0MIGRATIONS",
                               "slack_api_url": slack.api_url}}

@@ -45,7 +45,7 @@ def problem(data: dict[str, Any]) -> str:
 def test_minimal_plan_is_valid_with_safe_defaults() -> None:
     plan = validate_plan(base())
     assert plan.target.engine == "redis"
-    assert plan.approval.required is True
+    assert plan.approval.enabled is True
     assert plan.quiesce.require_no_clients is True
     assert plan.cutover.backend == "none"
 
