@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+import hiredis
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
@@ -29,7 +30,7 @@ from tasks.connect import Endpoint, source_client, target_client
 from tasks.errors import SourceError, VerificationError, mapped
 from tasks.log import run_logger
 from tasks.plan import MigrationPlan
-from tasks.resp import RawConnection, ReplyError, raw_like
+from tasks.resp import RawConnection, ReplyError, pack_per_key, raw_like
 from tasks.retry import IO_RETRIES
 
 __all__ = [
@@ -198,58 +199,127 @@ _TYPES = {b"string": "string", b"list": "list", b"set": "set", b"zset": "zset", 
           b"stream": "stream", b"none": "none"}
 
 
-def fetch_states(r: RawConnection, keys: list[bytes]) -> list[KeyState]:
-    """Value, PTTL and type of each key in few round trips: MGET + PTTLs (strings are done), then TYPE of the
-    rest, then sizes and whole values of the collections."""
-    head = r.run([("MGET", *keys), *[("PTTL", k) for k in keys]])
-    values = head[0] if isinstance(head[0], list) else [None] * len(keys)
+class _Batch(NamedTuple):
+    """A batch of keys as read from one server, in parallel lists of raw replies (normalised only when needed).
+
+    ``values[i]`` is the value of a string, the raw reply of a small collection (a tuple of two replies for a
+    stream), or None for a large collection (compared in chunks) and a missing key.
+    """
+
+    types: list[str]
+    values: list[Any]
+    ttls: list[Any]
+    sizes: list[int]
+
+
+def _read_batch(r: RawConnection, keys: list[bytes]) -> _Batch:
+    """Values, PTTLs and types of ``keys`` in few round trips: MGET + PTTLs (strings are done), then TYPE of
+    the rest, then the sizes and whole values of the collections."""
+    n = len(keys)
+    mget: tuple[Any, ...] = ("MGET", *keys)
+    head = r.run_packed(hiredis.pack_command(mget) + pack_per_key(b"PTTL", keys), n + 1)
+    values = list(head[0]) if isinstance(head[0], list) else [None] * n
     ttls = head[1:]
+    types = ["string"] * n
+    sizes = [0] * n
     unknown = [i for i, v in enumerate(values) if v is None]
-    types = dict(zip(unknown, r.run([("TYPE", keys[i]) for i in unknown]), strict=True)) if unknown else {}
-    states: list[KeyState | None] = [
-        None if v is None else KeyState("string", v, ttl if isinstance(ttl, int) else -2)
-        for v, ttl in zip(values, ttls, strict=True)]
-    later: list[tuple[int, bytes, str, int]] = []
-    for i, raw_type in types.items():
-        t = _TYPES.get(raw_type, _text(raw_type))
-        if t == "none":
-            states[i] = KeyState("none", None, -2)
-        else:
-            ttl = ttls[i]
-            later.append((i, keys[i], t, ttl if isinstance(ttl, int) else -2))
+    if not unknown:
+        return _Batch(types, values, ttls, sizes)
+    raw_types = r.run_packed(pack_per_key(b"TYPE", [keys[i] for i in unknown]), len(unknown))
+    later: list[int] = []
+    for i, raw_type in zip(unknown, raw_types, strict=True):
+        t = _TYPES.get(raw_type) or _text(raw_type)
+        types[i] = t
+        if t != "none":
+            later.append(i)
     if later:
-        sizes = r.run([(_SIZE_CMD[t], k) if t in _SIZE_CMD else ("EXISTS", k) for _i, k, t, _ttl in later])
-        reads = [_small_reads(t, k) if isinstance(n, int) and n <= CHUNK else []
-                 for (_i, k, t, _ttl), n in zip(later, sizes, strict=True)]
+        lens = r.run([(_SIZE_CMD[types[i]], keys[i]) if types[i] in _SIZE_CMD else ("EXISTS", keys[i])
+                      for i in later])
+        reads = [_small_reads(types[i], keys[i]) if isinstance(size, int) and size <= CHUNK else []
+                 for i, size in zip(later, lens, strict=True)]
         replies = r.run([c for rs in reads for c in rs])
         j = 0
-        for (i, _k, t, ttl), n, rs in zip(later, sizes, reads, strict=True):
+        for i, size, rs in zip(later, lens, reads, strict=True):
             raw = replies[j:j + len(rs)]
             j += len(rs)
-            size = n if isinstance(n, int) else 0
+            sizes[i] = size if isinstance(size, int) else 0
             if rs and any(isinstance(x, ReplyError) for x in raw):
-                states[i] = KeyState("none", None, -2)  # vanished (expired) between the round trips
-            else:
-                states[i] = KeyState(t, _normalise(t, raw) if rs else None, ttl, size)
-    return [st for st in states if st is not None]
+                types[i], ttls[i] = "none", -2  # vanished (expired) between the round trips
+            elif rs:
+                values[i] = raw[0] if len(raw) == 1 else tuple(raw)
+    return _Batch(types, values, ttls, sizes)
+
+
+def _state(b: _Batch, i: int) -> KeyState:
+    """One key of a batch as a KeyState, its value normalised (comparable across servers and encodings)."""
+    t, v, ttl = b.types[i], b.values[i], b.ttls[i]
+    if t == "none":
+        return KeyState("none", None, -2)
+    if v is not None and t != "string":
+        v = _normalise(t, list(v) if isinstance(v, tuple) else [v])
+    return KeyState(t, v, ttl if isinstance(ttl, int) else -2, b.sizes[i])
+
+
+def fetch_states(r: RawConnection, keys: list[bytes]) -> list[KeyState]:
+    """Type, normalised value and PTTL of each key (see :func:`_read_batch`)."""
+    b = _read_batch(r, keys)
+    return [_state(b, i) for i in range(len(keys))]
+
+
+def _set_digest(r: RawConnection, key: bytes, t: str) -> tuple[int, int]:
+    """(elements, order-independent digest) of a set or hash, read in SSCAN/HSCAN pages of ~CHUNK.
+
+    The digest is the sum of the elements' hashes mod 2**64 (Python's hash of bytes: the same for both
+    servers within this process). A SCAN may return an element twice, so equal digests prove equality while
+    different ones only send the key to the exact comparison.
+    """
+    scan = "SSCAN" if t == "set" else "HSCAN"
+    cursor: Any = 0
+    count = total = 0
+    while True:
+        cursor, items = r.run([(scan, key, cursor, "COUNT", CHUNK)])[0]
+        if t == "set":
+            count += len(items)
+            total += sum(map(hash, items))
+        else:
+            count += len(items) // 2
+            total += sum(map(hash, zip(items[::2], items[1::2], strict=True)))
+        total &= 0xFFFF_FFFF_FFFF_FFFF
+        if int(cursor) == 0:
+            return count, total
 
 
 def _chunks_equal(src: RawConnection, tgt: RawConnection, key: bytes, t: str, size: int,
-                  smismember: bool = True) -> str | None:
-    """Compare a large collection chunk by chunk; a description of the first difference, or None."""
+                  smismember: bool = True, pool: ThreadPoolExecutor | None = None) -> str | None:
+    """Compare a large collection chunk by chunk; a description of the first difference, or None.
+
+    With ``pool`` (a thread that may use ``src``) the source's chunk is read while the target's is.
+    """
+
+    def both(cmd: tuple[Any, ...]) -> tuple[Any, Any]:
+        if pool is None:
+            return src.run([cmd])[0], tgt.run([cmd])[0]
+        fut = pool.submit(src.run, [cmd])
+        b = tgt.run([cmd])[0]
+        return fut.result()[0], b
+
     if t in ("list", "zset"):
         for start in range(0, size, CHUNK):
             end = start + CHUNK - 1
             cmd: tuple[Any, ...] = ("LRANGE", key, start, end) if t == "list" else (
                 "ZRANGE", key, start, end, "WITHSCORES")
-            a, b = src.run([cmd])[0], tgt.run([cmd])[0]
-            if t == "zset":
+            a, b = both(cmd)
+            if a != b and t == "zset":  # scores may be printed differently by another version
                 a = [(m, float(sc)) for m, sc in _pairs(a)]
                 b = [(m, float(sc)) for m, sc in _pairs(b)]
             if a != b:
                 return f"{t} differs within elements {start}..{end}"
         return None
     if t in ("set", "hash"):
+        if pool is not None:
+            fut = pool.submit(_set_digest, src, key, t)
+            if _set_digest(tgt, key, t) == fut.result():
+                return None
         scan = "SSCAN" if t == "set" else "HSCAN"
         cursor: Any = 0
         while True:
@@ -273,16 +343,16 @@ def _chunks_equal(src: RawConnection, tgt: RawConnection, key: bytes, t: str, si
     if t == "stream":
         last: Any = "-"
         while True:
-            cmd = ("XRANGE", key, last, "+", "COUNT", CHUNK)
-            a, b = _entries(src.run([cmd])[0]), _entries(tgt.run([cmd])[0])
+            a, b = both(("XRANGE", key, last, "+", "COUNT", CHUNK))
+            a, b = _entries(a), _entries(b)
             if a != b:
                 return f"stream entries differ after {_text(last)}"
             if len(a) < CHUNK:
                 break
             ms, seq = _text(a[-1][0]).split("-")
             last = f"{ms}-{int(seq) + 1}"
-        ga = _groups(src.run([("XINFO", "GROUPS", key)])[0])
-        gb = _groups(tgt.run([("XINFO", "GROUPS", key)])[0])
+        ga, gb = both(("XINFO", "GROUPS", key))
+        ga, gb = _groups(ga), _groups(gb)
         return None if ga == gb else f"consumer groups differ: {_brief(ga)} != {_brief(gb)}"
     return None
 
@@ -303,6 +373,22 @@ def _batches(it: Any, n: int) -> Iterator[list[bytes]]:
         if len(buf) >= n:
             yield buf
             buf = []
+    if buf:
+        yield buf
+
+
+def _scanned(r: RawConnection, n: int) -> Iterator[list[bytes]]:
+    """Every key of the connection's db, by SCAN, in batches of ``n``."""
+    cursor: Any = b"0"
+    buf: list[bytes] = []
+    while True:
+        cursor, keys = r.run([("SCAN", cursor, "COUNT", n)])[0]
+        buf.extend(keys)
+        while len(buf) >= n:
+            yield buf[:n]
+            del buf[:n]
+        if cursor in (b"0", 0, "0"):
+            break
     if buf:
         yield buf
 
@@ -341,31 +427,45 @@ def compare_db(src: Any, tgt: Any, db: int, opts: Any, report: VerifyReport,
     on_both = 0
     raw_src, raw_tgt = raw_like(src), raw_like(tgt)      # read by the two reader threads only
     big_src, big_tgt = raw_like(src), raw_like(tgt)      # chunked comparisons, from this thread
+    scan_src = raw_like(src)                             # SCAN, from this thread
     smismember = parse_version(str(tgt.info("server").get("redis_version", "0"))) >= (6, 2)
     try:
-        keys_iter = _sample_keys(src, sample) if sample else _batches(src.scan_iter(count=batch), batch)
+        keys_iter = _sample_keys(src, sample) if sample else _scanned(scan_src, batch)
         tol = opts.ttl_tolerance_ms
         for keys, a, b in _prefetched(keys_iter, pools, raw_src, raw_tgt):
-            for k, s, t in zip(keys, a, b, strict=True):
-                if s.type == t.type and s.value is not None and s.value == t.value and s.size == t.size and (
-                        (s.pttl < 0 and t.pttl < 0) or (s.pttl >= 0 and t.pttl >= 0 and abs(s.pttl - t.pttl) <= tol)):
-                    report.keys_checked += 1  # the common case, decided without building a report line
-                    on_both += 1
-                    continue
+            n = len(keys)
+            if a.types == b.types and a.sizes == b.sizes:
+                # the common case, decided mostly in C: only values that differ as read (e.g. a set's members in
+                # another order), TTLs that differ, large collections and vanished keys are looked at one by one
+                av, bv = a.values, b.values
+                look = ({i for i, v in enumerate(av) if v is None} if av == bv else
+                        {i for i, x, y in zip(range(n), av, bv, strict=True) if x is None or x != y})
+                if a.ttls != b.ttls:
+                    look.update(i for i, x, y in zip(range(n), a.ttls, b.ttls, strict=True)
+                                if x != y and not (isinstance(x, int) and isinstance(y, int) and x >= 0 and y >= 0
+                                                   and -tol <= x - y <= tol))
+                report.keys_checked += n - len(look)
+                on_both += n - len(look)
+                todo: Any = sorted(look)
+            else:
+                todo = range(n)
+            for i in todo:
+                s, t = _state(a, i), _state(b, i)
                 if s.type == "none":
                     continue  # expired on the source between SCAN and TYPE
                 report.keys_checked += 1
                 on_both += t.type != "none"
-                m = compare_key(db, k, s, t, opts.ttl_tolerance_ms)
-                if m is None and s.value is None and s.type != "none" and t.type == s.type:
-                    diff = _chunks_equal(big_src, big_tgt, k, s.type, s.size, smismember)
+                k = keys[i]
+                m = compare_key(db, k, s, t, tol)
+                if m is None and s.value is None and t.type == s.type:
+                    diff = _chunks_equal(big_src, big_tgt, k, s.type, s.size, smismember, pools[0])
                     m = Mismatch(db, _show(k), "value", diff) if diff else None
                 if m is not None:
                     report.add(m, opts.max_reported_mismatches)
                 elif t.type == "none":
                     report.expired_during += 1
     finally:
-        for c in (raw_src, raw_tgt, big_src, big_tgt):
+        for c in (raw_src, raw_tgt, big_src, big_tgt, scan_src):
             c.close()
     src_n, tgt_n = src.dbsize(), tgt.dbsize()
     report.dbs[db] = (src_n, tgt_n)
@@ -385,14 +485,14 @@ def compare_db(src: Any, tgt: Any, db: int, opts: Any, report: VerifyReport,
 
 
 def _prefetched(keys_iter: Any, pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor], src: RawConnection,
-                tgt: RawConnection) -> Iterator[tuple[list[bytes], list[KeyState], list[KeyState]]]:
+                tgt: RawConnection) -> Iterator[tuple[list[bytes], _Batch, _Batch]]:
     """Batches with both servers' states, the next batch already being read while one is compared.
 
     One single-thread reader per server: each connection is used by one thread, in order.
     """
     pending = None
     for keys in keys_iter:
-        nxt = (keys, pools[0].submit(fetch_states, src, keys), pools[1].submit(fetch_states, tgt, keys))
+        nxt = (keys, pools[0].submit(_read_batch, src, keys), pools[1].submit(_read_batch, tgt, keys))
         if pending:
             yield pending[0], pending[1].result(), pending[2].result()
         pending = nxt

@@ -70,6 +70,62 @@ def test_a_difference_deep_in_a_large_collection_is_named(tmp_path: Path, moto_e
     assert needle in report.mismatches[0].detail
 
 
+def _fill_small(r: Any, reverse: bool) -> None:
+    """3,000 small keys of every kind; ``reverse`` inserts collection members in the opposite order."""
+    p = r.pipeline(transaction=False)
+    for i in range(600):
+        members = [f"m{i}-{j}" for j in range(8)]
+        fields = {f"f{j}": f"{i}-{j}" for j in range(6)}
+        scores = {m: j / 7 for j, m in enumerate(members)}
+        if reverse:
+            members.reverse()
+            fields = dict(reversed(list(fields.items())))
+            scores = dict(reversed(list(scores.items())))
+        p.set(f"s:{i}", f"value-{i}")
+        p.set(f"t:{i}", f"ttl-{i}", px=3_600_000)
+        p.sadd(f"set:{i}", *members)
+        p.hset(f"h:{i}", mapping=fields)
+        p.zadd(f"z:{i}", scores)
+    p.execute()
+
+
+def test_small_keys_compared_in_bulk_equal_despite_member_order(tmp_path: Path, moto_endpoint: str,
+                                                                pair: Any) -> None:
+    """Sets and hashes whose members were inserted in another order are equal (hash-table order differs)."""
+    a, b = pair
+    _fill_small(a.client(), reverse=False)
+    _fill_small(b.client(), reverse=True)
+    report = verify_endpoints(_plan(tmp_path, moto_endpoint, a.port), Endpoint("127.0.0.1", b.port))
+    assert report.ok, report.mismatches
+    assert report.keys_checked == 3000
+
+
+def test_each_difference_among_thousands_of_equal_small_keys_is_named(tmp_path: Path, moto_endpoint: str,
+                                                                       pair: Any) -> None:
+    """Differences planted in batches of otherwise equal keys: the bulk comparison must not hide one."""
+    a, b = pair
+    _fill_small(a.client(), reverse=False)
+    _fill_small(b.client(), reverse=True)
+    r = b.client()
+    r.set("s:10", "changed")                          # string value
+    r.srem("set:20", "m20-3")                         # a set member missing...
+    r.sadd("set:20", "intruder")                      # ...same size
+    r.hset("h:30", "f2", "changed")                   # a hash field
+    r.zadd("z:40", {"m40-1": 99})                     # a score
+    r.pexpire("t:50", 60_000)                         # a TTL beyond the tolerance
+    r.persist("t:60")                                 # a TTL lost
+    r.expire("s:70", 3600)                            # a TTL gained
+    r.delete("s:80")                                  # missing
+    r.delete("h:90")
+    r.set("h:90", "now a string")                     # another type
+    r.set("extra:1", "x")                             # on the target only
+    report = verify_endpoints(_plan(tmp_path, moto_endpoint, a.port), Endpoint("127.0.0.1", b.port))
+    found = {(m.key, m.kind) for m in report.mismatches}
+    assert found == {("s:10", "value"), ("set:20", "value"), ("h:30", "value"), ("z:40", "value"),
+                     ("t:50", "ttl"), ("t:60", "ttl"), ("s:70", "ttl"), ("s:80", "missing"), ("h:90", "type"),
+                     ("extra:1", "extra")}, report.mismatches
+
+
 def test_sampling_states_its_confidence_and_still_catches_a_count_gap(tmp_path: Path, moto_endpoint: str,
                                                                       pair: Any) -> None:
     a, b = pair
