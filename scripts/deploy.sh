@@ -6,8 +6,9 @@
 # Run it from the checkout the worker will run the flow from: the deployments' pull step records this path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=.venv/bin/python
-[ -x "$PY" ] || PY=python3
+PY="${PYTHON:-.venv/bin/python}"              # PYTHON=/path/to/python to use another interpreter
+[ -x "$PY" ] || command -v "$PY" >/dev/null || PY=python3
+export PWD="$(pwd)"                           # prefect.yaml's pull step records $PWD: this checkout
 : "${PREFECT_API_URL:?set PREFECT_API_URL, e.g. http://127.0.0.1:4200/api}"
 "$PY" -m scripts.render_deployments --check
 POOL=redis-migrations
