@@ -202,8 +202,9 @@ _TYPES = {b"string": "string", b"list": "list", b"set": "set", b"zset": "zset", 
 class _Batch(NamedTuple):
     """A batch of keys as read from one server, in parallel lists of raw replies (normalised only when needed).
 
-    ``values[i]`` is the value of a string, the raw reply of a small collection (a tuple of two replies for a
-    stream), or None for a large collection (compared in chunks) and a missing key.
+    ``values[i]`` is the value of a string, a small set or hash as a frozenset or dict, the raw reply of
+    another small collection (a tuple of two replies for a stream), or None for a large collection (compared
+    in chunks) and a missing key.
     """
 
     types: list[str]
@@ -245,7 +246,13 @@ def _read_batch(r: RawConnection, keys: list[bytes]) -> _Batch:
             sizes[i] = size if isinstance(size, int) else 0
             if rs and any(isinstance(x, ReplyError) for x in raw):
                 types[i], ttls[i] = "none", -2  # vanished (expired) between the round trips
-            elif rs:
+            elif not rs:
+                pass  # a large collection: compared in chunks
+            elif types[i] == "set":
+                values[i] = frozenset(raw[0])  # members come in hash-table order, which differs between servers
+            elif types[i] == "hash":
+                values[i] = dict(zip(raw[0][::2], raw[0][1::2], strict=True))
+            else:
                 values[i] = raw[0] if len(raw) == 1 else tuple(raw)
     return _Batch(types, values, ttls, sizes)
 
@@ -255,7 +262,7 @@ def _state(b: _Batch, i: int) -> KeyState:
     t, v, ttl = b.types[i], b.values[i], b.ttls[i]
     if t == "none":
         return KeyState("none", None, -2)
-    if v is not None and t != "string":
+    if v is not None and t not in ("string", "set", "hash"):  # sets and hashes are normalised as read
         v = _normalise(t, list(v) if isinstance(v, tuple) else [v])
     return KeyState(t, v, ttl if isinstance(ttl, int) else -2, b.sizes[i])
 
