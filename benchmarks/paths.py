@@ -94,6 +94,69 @@ def _project(a: dict[str, Any], transfer: str) -> dict[str, Any]:
             "detail": f"{detail}; structure walk after: {walk:.2f}s"}
 
 
+def _sync(a: dict[str, Any], save_rules: bool) -> dict[str, Any]:
+    """The sync transfer: SYNC straight into the multipart upload.
+
+    The dataset container has ``save ""``: the master streams diskless (its delay set to 0 meanwhile).
+    ``save_rules``: the source gets ``save 3600 1`` and a write since its last save, as a source with the default
+    ``save`` config and recent writes has; then the master is asked for a disk-based SYNC (its own BGSAVE,
+    streamed once written), so no automatic save can void verify's proof (tasks/replsync.py).
+    """
+    import redis
+
+    import tasks.transfer as transfer
+    from tasks.preflight.rdb_checks import inspect_file
+
+    plan = _plan(a, migration_id=f"bench-sync-{a['port']}", staging={
+        "bucket": a["bucket"], "workdir": a["workdir"], "transfer": "sync"})
+    r = redis.Redis(host="127.0.0.1", port=a["port"], protocol=2)
+    if save_rules:
+        r.config_set("save", "3600 1")
+        r.set("bench:dirty", "1")
+    seen: dict[str, Any] = {}
+    real = transfer.stream_upload
+
+    def timed(*args: Any, **kw: Any) -> Any:  # the pass itself, and what the master's stream says of its timing
+        seen["start"] = time.monotonic()
+        try:
+            return real(*args, **kw)
+        finally:
+            seen["end"], seen["stream"] = time.monotonic(), args[1]
+
+    transfer.stream_upload = timed  # type: ignore[assignment]
+    try:
+        t0 = time.monotonic()
+        got = transfer.sync_and_upload.fn(plan)
+        t3 = time.monotonic()
+    finally:
+        transfer.stream_upload = real  # type: ignore[assignment]
+        if save_rules:
+            r.config_set("save", "")
+            r.delete("bench:dirty")  # the same keyspace for verify (compared with the staged path's RDB)
+    assert got is not None
+    _snap, ex, _staged = got
+    st = seen["stream"]
+    first = st.first_byte_s or 0.0
+    payload = st.seconds - first
+    detail = (f"{st.reply.framing}: set-up {seen['start'] - t0 - first:.2f}s, "
+              f"{'BGSAVE' if st.reply.framing == 'disk' else 'fork'} until the payload starts {first:.2f}s, payload "
+              f"read while uploading {payload:.2f}s, upload tail {seen['end'] - seen['start'] - payload:.2f}s, "
+              f"record {t3 - seen['end']:.2f}s")
+    t4 = time.monotonic()
+    inspect_file(ex.path, plan, "bench")
+    walk = time.monotonic() - t4
+    return {"seconds": t3 - t0, "mb": ex.size / MiB, "peak_rss_mb": _rss_mb(), "rdb": ex.path,
+            "detail": f"{detail}; structure walk after: {walk:.2f}s"}
+
+
+def sync(a: dict[str, Any]) -> dict[str, Any]:
+    return _sync(a, save_rules=False)
+
+
+def sync_save_rules(a: dict[str, Any]) -> dict[str, Any]:
+    return _sync(a, save_rules=True)
+
+
 def stream(a: dict[str, Any]) -> dict[str, Any]:
     return _project(a, "stream")
 
@@ -178,4 +241,4 @@ def overhead(a: dict[str, Any]) -> dict[str, Any]:
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING)
     mode, args = sys.argv[1], json.loads(sys.argv[2])
-    print(json.dumps(globals()[mode](args), default=str))
+    print(json.dumps(globals()[mode.replace("-", "_")](args), default=str))

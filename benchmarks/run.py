@@ -8,6 +8,11 @@ process on 127.0.0.1:
 
   (a) project, stream: bgsave-wait + extract_and_upload (one pass: local copy, CRC-64, multipart in parallel)
       project, staged: bgsave-wait + extract (to disk, CRC-64) + upload (multipart)
+      project, sync: sync_and_upload (SYNC over the replication protocol, diskless, straight into the multipart
+      upload while the master writes the RDB; local copy and CRC-64 on the way)
+      project, sync-save-rules: the same on a source with ``save`` rules and a write since its last save: the
+      master is asked for a disk-based SYNC (its BGSAVE, streamed once written) so no automatic save can void
+      verify's proof (the dataset container itself has ``save ""``)
   (b) manual: BGSAVE + `until lastsave changes; sleep 1` polling, `docker cp`, boto3 ``upload_file`` with its
       defaults (what ``aws s3 cp`` does)
   (c) verify: every key compared (keys/s) against a target loaded from the same RDB, beside the time
@@ -117,13 +122,13 @@ def main(argv: list[str] | None = None) -> int:
             common = {"port": port, "container": name, "docker_host": engine.base_url, "endpoint": endpoint,
                       "bucket": bucket, "workdir": str(work / f"w{size}")}
             results = {}
-            for mode in ("manual", "stream", "staged"):
+            for mode in ("manual", "sync", "sync-save-rules", "stream", "staged"):  # staged last: verify reads its RDB
                 shutil.rmtree(work / f"w{size}", ignore_errors=True)
                 results[mode] = _child(mode, common, env)
                 res = results[mode]
-                print(f"{mode:7}: {res['seconds']:7.2f}s total  ({res['detail']})  {res['mb']:.0f} MB  "
+                print(f"{mode:15}: {res['seconds']:7.2f}s total  ({res['detail']})  {res['mb']:.0f} MB  "
                       f"{res['mb'] / res['seconds']:6.1f} MB/s  peak RSS {res['peak_rss_mb']:.0f} MB")
-            for mode in ("stream", "staged"):
+            for mode in ("stream", "staged", "sync", "sync-save-rules"):
                 ratio = results[mode]["seconds"] / results["manual"]["seconds"]
                 print(f"{mode} / manual = {ratio:.2f}x (target <= 0.60x)")
                 rows.append(f"| {size} MiB | {mode} | {results[mode]['seconds']:.1f} s | {ratio:.2f}x | "

@@ -25,10 +25,11 @@ from tasks.notify import notify, notify_flow_failure
 from tasks.plan import MigrationPlan
 from tasks.preflight import inspect_snapshot, preflight
 from tasks.quiesce import finish_source, quiesce, unquiesce
+from tasks.replsync import transfer_mode
 from tasks.resume import reusable_snapshot
 from tasks.snapshot import bgsave_wait
 from tasks.target import TargetHandle, create, delete_target, wait_available
-from tasks.transfer import extract_and_upload
+from tasks.transfer import extract_and_upload, sync_and_upload
 from tasks.upload import StagedObject, upload
 from tasks.verify import VerifyReport, verify, verify_cutover
 
@@ -63,12 +64,15 @@ def migrate_redis(plan: MigrationPlan, plan_only: bool = False) -> dict[str, Any
     target = None
     try:
         earlier = reusable_snapshot(plan)  # after a crash: the earlier snapshot, if the source is unchanged
+        mode = transfer_mode(plan.staging.transfer, quiesced.server)  # auto: sync on a source >= 7.0, else staged
         if earlier and earlier.staged:      # ... and its object in S3 is intact
             snapshot, rdb, staged = earlier.snapshot, earlier.extracted, earlier.staged
         elif earlier:                       # ... uploaded again from the local copy
             snapshot, rdb = earlier.snapshot, earlier.extracted
             staged = upload(plan, rdb)
-        elif plan.staging.transfer == "stream":
+        elif mode == "sync" and (synced := sync_and_upload(plan)):  # None: auto, and the source refused SYNC
+            snapshot, rdb, staged = synced  # SYNC: the RDB into the multipart upload while the source writes it
+        elif mode == "stream":
             snapshot = bgsave_wait(plan)
             rdb, staged = extract_and_upload(plan)  # one pass: local copy + CRC-64 + S3 multipart, parts in parallel
         else:

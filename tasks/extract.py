@@ -191,8 +191,14 @@ def rdb_path_on_server(plan: MigrationPlan) -> str:
 
 
 class RdbStreamCheck:
-    """Checks an RDB as its bytes go by: the header on the first block, SHA-256, and the CRC-64 over all but the
-    trailing 8 bytes (the RDB's own checksum), so the last 8 bytes seen are held back from the running CRC."""
+    """Checks an RDB as its bytes go by: the header once its first bytes are in, SHA-256, and the CRC-64 over all
+    but the trailing 8 bytes (the RDB's own checksum), so the last 8 bytes seen are held back from the running CRC.
+
+    Blocks may be any bytes-like object of any length (a replication stream's first piece can be a few bytes);
+    nothing but the header's 512 bytes and the 8-byte tail is copied.
+    """
+
+    HEAD = 512  # bytes kept for the header and, for a non-RDB, a description of what it is instead
 
     def __init__(self, origin: str) -> None:
         self.origin = origin
@@ -201,32 +207,45 @@ class RdbStreamCheck:
         self._sha = hashlib.sha256()
         self._crc = Crc64Jones()
         self._tail = b""
+        self._head = b""
 
-    def feed(self, block: bytes) -> None:
+    def feed(self, block: bytes | bytearray | memoryview) -> None:
         """Account for the next block.
 
         Raises:
-            ExtractError: the first block is not an RDB's header.
+            ExtractError: the stream does not start with an RDB's header.
         """
-        if self.header is None:
-            try:
-                self.header = read_header(block[:512])
-            except RdbFormatError as exc:
-                raise ExtractError(f"{self.origin} is not an RDB file: {exc}",
-                                   remedy="point source.rdb_path (or the server's dir/dbfilename) at the dump.rdb "
-                                   "Redis writes", step="extract") from exc
+        if self.header is None and len(self._head) < self.HEAD:
+            self._head += bytes(block[:self.HEAD - len(self._head)])
+            if len(self._head) >= self.HEAD or (len(self._head) >= 9 and self._head[:5] in (b"REDIS", b"VALKE")):
+                self._read_header()
         self._sha.update(block)
         self.size += len(block)
-        data = self._tail + block
-        self._crc.update(data[:-8])
-        self._tail = data[-8:]
+        if len(block) >= 8:
+            self._crc.update(self._tail)  # no longer the last 8 bytes
+            self._crc.update(memoryview(block)[:-8])
+            self._tail = bytes(block[-8:])
+        else:
+            data = self._tail + bytes(block)
+            self._crc.update(data[:-8])
+            self._tail = data[-8:]
+
+    def _read_header(self) -> None:
+        try:
+            self.header = read_header(self._head)
+        except RdbFormatError as exc:
+            raise ExtractError(f"{self.origin} is not an RDB file: {exc}",
+                               remedy="point source.rdb_path (or the server's dir/dbfilename) at the dump.rdb "
+                               "Redis writes", step="extract") from exc
 
     def result(self, path: str) -> Extracted:
         """What was read, as an Extracted at ``path``.
 
         Raises:
-            ExtractError: nothing was read, or the bytes do not match the RDB's own CRC-64.
+            ExtractError: nothing was read, not an RDB, or the bytes do not match the RDB's own CRC-64.
         """
+        if self.header is None and self._head:
+            self._read_header()  # a stream shorter than the header's 512 bytes
         if self.header is None:
             raise ExtractError(f"{self.origin} is empty", remedy="check that BGSAVE wrote the file", step="extract")
         ex = Extracted(path=path, size=self.size, sha256=self._sha.hexdigest(),

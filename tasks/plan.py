@@ -126,11 +126,14 @@ class Staging(_Model):
 
     bucket: str = Field(..., min_length=3, max_length=63, description="S3 bucket, in the target's region.")
     key_prefix: str = Field("redis-migrations", description="Key prefix; the object is PREFIX/ID/dump.rdb.")
-    transfer: Literal["stream", "staged"] = Field(
-        "staged",
-        description="'staged': copy to disk (CRC-checked), then a multipart upload; 'stream': both in one pass "
-        "(parts in flight while the copy is read). Both keep a local copy for resuming. benchmarks/run.py "
-        "measures both: on 2 cores staged was faster (README, Performance).",
+    transfer: Literal["auto", "sync", "stream", "staged"] = Field(
+        "auto",
+        description="How the snapshot reaches S3. 'sync': read over the replication protocol (SYNC, as redis-cli "
+        "--rdb does) straight into a multipart upload while the source writes it; needs a source >= 7.0 whose user "
+        "may run REPLCONF and SYNC, no Docker or file access. 'staged': BGSAVE, copy to disk (CRC-checked), then "
+        "upload. 'stream': BGSAVE, then copy and upload in one pass. 'auto': sync on a source >= 7.0 that allows "
+        "it, else staged. All keep a local copy (checked before the grant, used to resume). benchmarks/run.py "
+        "measures them (README, Performance).",
     )
     workdir: str = Field(
         "~/.local/share/redis-elasticache-migrate",

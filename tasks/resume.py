@@ -4,8 +4,10 @@ A run killed after bgsave-wait left a journal (``<workdir>/<id>/journal.json``) 
 LASTSAVE / rdb_saves and, later, the extracted file's SHA-256 and the staged object. A re-run with the same
 migration id takes a new snapshot only if the source changed since (``rdb_changes_since_last_save`` or a
 newer save); otherwise it goes on from the staged object, or from the extracted file if the upload had
-not finished. Creating the target adopts the earlier one (tagged with the id) and switch-config does not
-write a value that is already there: nothing is done twice.
+not finished. The sync transfer journals all three at its end: a run killed mid-transfer leaves nothing to
+reuse and the re-run snapshots again, as after the stream transfer. Creating the target adopts the earlier
+one (tagged with the id) and switch-config does not write a value that is already there: nothing is done
+twice.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from tasks.extract import Extracted
 from tasks.journal import Journal
 from tasks.log import run_logger
 from tasks.plan import MigrationPlan
+from tasks.replsync import restore_sync_config
 from tasks.retry import IO_RETRIES
 from tasks.snapshot import Snapshot
 from tasks.upload import StagedObject, already_uploaded, sha_tag
@@ -64,6 +67,8 @@ def _file_sha256(path: Path) -> str:
 def reusable_snapshot(plan: MigrationPlan) -> Reuse | None:
     """The earlier run's snapshot, if the source has not changed since and its copy is still at hand."""
     log = run_logger()
+    with mapped("reuse-snapshot", SourceError, "source"):
+        restore_sync_config(plan, log=log)  # a run killed during SYNC's set-up may have left config changed
     j = Journal(plan.workdir).read()
     snap, ex = j.get("snapshot"), j.get("extracted")
     if not snap or not ex:

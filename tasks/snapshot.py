@@ -15,7 +15,7 @@ from tasks.log import run_logger
 from tasks.plan import MigrationPlan
 from tasks.retry import IO_RETRIES
 
-__all__ = ["Snapshot", "bgsave_finished", "bgsave_wait", "poll_delays"]
+__all__ = ["Snapshot", "bgsave_finished", "bgsave_wait", "poll_delays", "wait_until_done"]
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def bgsave_wait(plan: MigrationPlan, timeout_seconds: float = 3600) -> Snapshot:
     deadline = t0 + timeout_seconds
     with mapped("bgsave-wait", SourceError, "source"):
         while True:
-            _wait_until_done(r, "rdb_bgsave_in_progress", deadline, "a background save")
+            wait_until_done(r, "rdb_bgsave_in_progress", deadline, "a background save")
             before = r.info("persistence")
             # LASTSAVE has 1 s resolution: make sure ours can be told from one in this same second.
             if _int(before, "rdb_saves") is None and int(r.time()[0]) <= int(before["rdb_last_save_time"]):
@@ -98,7 +98,7 @@ def bgsave_wait(plan: MigrationPlan, timeout_seconds: float = 3600) -> Snapshot:
                     continue
                 if "rewriting in progress" in text or "AOF" in text:
                     log.info("an AOF rewrite is running; waiting for it before BGSAVE")
-                    _wait_until_done(r, "aof_rewrite_in_progress", deadline, "an AOF rewrite")
+                    wait_until_done(r, "aof_rewrite_in_progress", deadline, "an AOF rewrite")
                     continue
                 raise
             log.info("BGSAVE: %s", reply.decode() if isinstance(reply, bytes) else reply)
@@ -121,7 +121,7 @@ def bgsave_wait(plan: MigrationPlan, timeout_seconds: float = 3600) -> Snapshot:
     return snap
 
 
-def _wait_until_done(r: Any, field: str, deadline: float, what: str) -> None:
+def wait_until_done(r: Any, field: str, deadline: float, what: str) -> None:
     """Wait until INFO persistence ``field`` (a save or an AOF rewrite in progress) drops to 0."""
     for delay in poll_delays():
         if not _int(r.info("persistence"), field):

@@ -4,7 +4,8 @@ Each check returns findings (block / warn / info: what was seen, what to do). Th
 and stops on any ``block`` with every finding listed, before quiesce touches the source. In plan-only
 mode (``migrate_redis(plan, plan_only=True)``) nothing else runs: the report is the result.
 
-Checks, in order: the source (reachable, version, role, persistence, clients) and its current RDB
+Checks, in order: the source (reachable, version, role, persistence, clients), whether it can serve the
+sync transfer (version, the user's SYNC permission, diskless settings), and its current RDB
 (engine compatibility from the file header, CRC-64, structure, modules, databases), cluster-mode
 hazards, sizing, the container, the bucket, the grant route, the target, the app's config.
 """
@@ -25,6 +26,7 @@ from tasks.preflight.source_checks import (
     cluster_findings,
     sizing_findings,
     source_findings,
+    sync_findings,
     version_engine_findings,
 )
 
@@ -63,7 +65,7 @@ def _existing_rdb(plan: MigrationPlan, facts: dict[str, Any]) -> list[Finding]:
 
 
 CHECKS: list[Callable[[MigrationPlan, dict[str, Any]], list[Finding]]] = [
-    source_findings, container_findings, _existing_rdb, version_engine_findings, cluster_findings,
+    source_findings, sync_findings, container_findings, _existing_rdb, version_engine_findings, cluster_findings,
     sizing_findings, bucket_findings, grant_findings, target_findings, cutover_findings,
 ]
 

@@ -10,8 +10,9 @@ from tasks.connect import server_version, source_client
 from tasks.findings import Finding
 from tasks.plan import MigrationPlan
 from tasks.quiesce import blocking_clients, pause_mode
+from tasks.replsync import SYNC_MIN_VERSION, read_sync_config, sync_permission, sync_strategy, transfer_mode
 
-__all__ = ["source_findings", "version_engine_findings", "cluster_findings", "sizing_findings"]
+__all__ = ["source_findings", "sync_findings", "version_engine_findings", "cluster_findings", "sizing_findings"]
 
 
 def _cfg(r: Any, name: str) -> str | None:
@@ -68,9 +69,64 @@ def source_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[Finding]
     if save == "":
         out.append(Finding("source", "info", "automatic RDB saves are off (save \"\"); BGSAVE still works"))
     if _cfg(r, "dir") is None and not plan.source.rdb_path:
-        out.append(Finding("source", "block", "CONFIG GET dir is refused: the RDB's location is unknown",
-                           "set source.rdb_path to the RDB's path"))
+        mode = transfer_mode(plan.staging.transfer, f"{flavor} {v}")
+        if mode != "sync":
+            out.append(Finding("source", "block", "CONFIG GET dir is refused: the RDB's location is unknown",
+                               "set source.rdb_path to the RDB's path"))
+        elif plan.staging.transfer == "auto":
+            out.append(Finding("source", "warn", "CONFIG GET dir is refused: the RDB's location is unknown, which "
+                               "matters only if the source refuses SYNC (auto then reads the RDB file)",
+                               "set source.rdb_path to the RDB's path"))
     out.extend(_client_findings(plan, r))
+    return out
+
+
+def sync_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[Finding]:
+    """The sync transfer (staging.transfer sync or auto): can this source serve SYNC to the plan's user, and how."""
+    wanted = plan.staging.transfer
+    if wanted not in ("auto", "sync") or "source_version" not in facts:
+        return []
+    r, version, user = facts["source_client"], facts["source_version"], plan.source.redis.username or "default"
+    server = f"{facts['source_flavor']} {'.'.join(map(str, version))}"
+    staged = "BGSAVE, then the RDB file is read from the container/host and uploaded (staged)"
+    if version < SYNC_MIN_VERSION:
+        if wanted == "sync":
+            return [Finding("sync", "block", f"staging.transfer sync needs a source >= 7.0 (REPLCONF rdb-only); "
+                            f"this is {server}", "set staging.transfer: auto (or staged)")]
+        return [Finding("sync", "info", f"{server} is older than 7.0: auto takes the snapshot with {staged}")]
+    grant = f"ACL SETUSER {user} +replconf +sync on the source"
+    allowed, why = sync_permission(r, plan.source.redis.username)
+    if allowed is False and wanted == "sync":
+        return [Finding("sync", "block", f"the snapshot cannot be read over SYNC: {why}",
+                        f"{grant}, or set staging.transfer: staged")]
+    if allowed is False:
+        return [Finding("sync", "warn", f"auto will fall back to {staged}: {why}",
+                        f"to stream the snapshot straight into S3 instead (faster, no Docker or file access): {grant}")]
+    out = [Finding("sync", "info", f"the snapshot is read over SYNC and uploaded as {server} writes it ({why})")]
+    if allowed is None:
+        out = [Finding("sync", "warn", f"cannot tell whether {user!r} may run SYNC: {why}",
+                       f"{grant}; if it is refused, " + ("auto falls back to the staged path" if wanted == "auto"
+                                                          else "the run fails before anything is uploaded"))]
+    config = read_sync_config(r)
+    if config["repl-diskless-sync"] is None:
+        out.append(Finding("sync", "warn", "CONFIG is unavailable (renamed or not granted): repl-diskless-sync-delay "
+                           "cannot be lowered for the transfer (the master waits it before forking, 5 s by default), "
+                           "and with writes since the last save a BGSAVE runs first (save rules unknown)",
+                           "allow CONFIG GET/SET for the migration user to save that time"))
+    elif config["repl-diskless-sync"] == "no":
+        out.append(Finding("sync", "info", "the source syncs disk-based (repl-diskless-sync no): its SYNC is a BGSAVE "
+                           "sent once written, so writing and uploading do not overlap"))
+    else:
+        changes = int(facts["source_info"].get("rdb_changes_since_last_save", 0))
+        strategy = sync_strategy(changes, config)
+        if strategy.at_risk:
+            out.append(Finding("sync", "info", f"as things stand: {strategy.why}; writing and uploading then do not "
+                               "overlap", "none needed; a source without writes since its last save (or without "
+                               "save rules) is streamed diskless, as it writes the RDB"))
+        else:
+            out.append(Finding("sync", "info", f"diskless: the RDB is uploaded as the source writes it; "
+                               f"repl-diskless-sync-delay {config['repl-diskless-sync-delay']}s is set to 0 for the "
+                               "transfer and put back as soon as the master forks"))
     return out
 
 

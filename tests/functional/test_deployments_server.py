@@ -23,6 +23,7 @@ from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 from prefect.client.schemas.objects import ConcurrencyLimitStrategy
 
 from tasks.journal import Journal
+from tasks.plan import validate_plan
 from tasks.rehearsal import stop_rehearsal_target
 from tests.conftest import free_port, make_plan
 from tests.support.browser import browser_page, chromium_path, evidence_on_failure
@@ -183,7 +184,9 @@ def test_operator_runs_on_demand_from_the_ui_and_approves_in_the_resume_form(
         with SyncPrefectClient(api=server.api_url) as client:
             run = client.read_flow_run(run_id)
             assert run.state is not None and run.state.is_completed(), context()
-            assert run.parameters == params  # the dialog sent the deployment's plan unchanged
+            # the dialog sent the deployment's plan (the form may spell out defaults: compare what they mean)
+            assert validate_plan(run.parameters["plan"]) == plan, run.parameters
+            assert run.parameters.get("plan_only", False) is False, run.parameters
         assert wait_for_log(server, run_id, "cutover APPROVED by ui-tester: checked the verify result in the UI"), \
             context()
         target = Journal(plan.workdir).get("rehearsal")

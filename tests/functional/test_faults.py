@@ -370,7 +370,7 @@ def _object_sha256(s3: Any, bucket: str, key: str) -> str | None:
     return meta.get("sha256") or sha_tag(s3, bucket, key)
 
 
-@pytest.mark.parametrize("transfer", ["staged", "stream"])
+@pytest.mark.parametrize("transfer", ["staged", "stream", "sync"])
 def test_process_killed_during_upload_resumes_to_a_verified_cutover(
         tmp_path: Path, bucket: str, s3: Any, s3_proxy: S3FaultProxy, source: LocalRedisServer,
         app_env: Path, transfer: str) -> None:
@@ -382,7 +382,10 @@ def test_process_killed_during_upload_resumes_to_a_verified_cutover(
     it: no second BGSAVE (rdb_saves unchanged). stream: the local copy is journaled only once the whole pass
     (upload included) has finished, so a kill mid-upload leaves no reusable copy and the re-run snapshots
     again (exactly one more BGSAVE). Nothing can be lost by that either: the source stayed paused since the
-    first quiesce, the new snapshot postdates the re-run's quiesce, and verify compares against it.
+    first quiesce, the new snapshot postdates the re-run's quiesce, and verify compares against it. sync: as
+    stream, and the snapshot record itself is journaled with the copy and the object, at the end. The killed
+    run's SYNC was disk-based (save rules and writes since the last save: the master's own BGSAVE); that save
+    left no change behind, so the re-run snapshots again diskless: no further save.
     """
     keys = _load_sample(source)
     plan = make_plan(tmp_path=tmp_path, moto_endpoint=s3_proxy.url, bucket=bucket, source_port=source.port,
@@ -399,7 +402,7 @@ def test_process_killed_during_upload_resumes_to_a_verified_cutover(
         s3_proxy.pass_all()                # the held request is dropped unanswered; everything else passes now
 
         journal = Journal(plan.workdir).read()
-        assert "snapshot" in journal and "staged" not in journal, journal.keys()
+        assert ("snapshot" in journal) is (transfer != "sync") and "staged" not in journal, journal.keys()
         assert ("extracted" in journal) is (transfer == "staged")
         assert not s3.list_objects_v2(Bucket=bucket).get("Contents")   # nothing visible in S3
         saves_before = _persistence(source.port)["rdb_saves"]
@@ -418,7 +421,8 @@ def test_process_killed_during_upload_resumes_to_a_verified_cutover(
         assert _redis_url(app_env) == f"redis://127.0.0.1:{target['port']}/0"
         assert result["keys_verified"] == sum(keys.values())
         new_snapshots = _persistence(source.port)["rdb_saves"] - saves_before
-        assert new_snapshots == {"staged": 0, "stream": 1}[transfer], new_snapshots
+        assert new_snapshots == {"staged": 0, "stream": 1, "sync": 0}[transfer], new_snapshots
+        assert extracted["origin"].endswith("diskless)") is (transfer == "sync")   # sync: snapshotted again
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -740,6 +744,7 @@ def test_docker_engine_restarted_during_extract_rolls_back(
     plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=port,
                      source={"kind": "docker", "container": container.name, "docker_host": docker_engine.base_url,
                              "redis": {"host": "127.0.0.1", "port": port}},
+                     staging={"bucket": bucket, "workdir": str(tmp_path / "work"), "transfer": "staged"},  # extract
                      cutover={"backend": "dotenv", "dotenv_path": str(app_env)})
     before = app_env.read_bytes()
     part = plan.workdir / "dump.rdb.part"
