@@ -1,7 +1,7 @@
 """The runbook, as a Prefect flow: move a self-hosted Redis to ElastiCache (or rehearse it locally).
 
-    preflight → quiesce → bgsave-wait → extract+upload (one stream) → inspect → grant → create → wait-available → verify
-      → [pause for approval] → switch-config → verify-cutover → finish
+    preflight → quiesce → sync-upload (SYNC into S3; or bgsave-wait → extract → upload) → inspect → grant → create
+      → wait-available → verify → [pause for approval] → switch-config → verify-cutover → finish
     any failure after quiesce, a rejection or a timeout: config back, source unpaused, notify.
 
 Read top to bottom; each step is one task in ``tasks/``.
