@@ -77,5 +77,10 @@ def server_version(client: redis.Redis) -> tuple[str, tuple[int, int, int]]:
     raw = str(info.get("redis_version", "0.0.0"))
     if flavor == "valkey":
         raw = str(info.get("valkey_version", raw))
+    return flavor, version_tuple(raw)
+
+
+def version_tuple(raw: str) -> tuple[int, int, int]:
+    """(7, 0, 15) from '7.0.15'; missing parts are 0 ('7.0' → (7, 0, 0))."""
     nums = [int(x) for x in raw.split(".")[:3] if x.isdigit()] + [0, 0, 0]
-    return flavor, (nums[0], nums[1], nums[2])
+    return nums[0], nums[1], nums[2]

@@ -40,12 +40,15 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+import hiredis
+
+from tasks.connect import version_tuple
 from tasks.errors import MigrationError, SnapshotError, SourceError
 from tasks.journal import Journal
-from tasks.snapshot import Snapshot
+from tasks.snapshot import Snapshot, info_int
 
 __all__ = [
     "CHUNK",
@@ -82,12 +85,9 @@ _JOURNAL_KEY = "sync-config"      # config values tune_config replaced, until th
 
 
 def encode_command(*args: str | bytes) -> bytes:
-    """One command as a RESP array of bulk strings."""
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        b = a.encode() if isinstance(a, str) else a
-        out.append(b"$%d\r\n%s\r\n" % (len(b), b))
-    return b"".join(out)
+    """One command as a RESP array of bulk strings (hiredis packs it, as for verify's connections)."""
+    packed: tuple[Any, ...] = args  # hiredis' stub types the tuple too narrowly
+    return hiredis.pack_command(packed)
 
 
 def handshake_commands(username: str | None, password: str | None, name: str) -> list[tuple[str, ...]]:
@@ -257,8 +257,7 @@ def parse_server(server: str) -> tuple[str, tuple[int, int, int]]:
     parts = server.split()
     if len(parts) != 2:
         return "", (0, 0, 0)
-    nums = [int(x) if x.isdigit() else 0 for x in parts[1].split(".")[:3]] + [0, 0, 0]
-    return parts[0], (nums[0], nums[1], nums[2])
+    return parts[0], version_tuple(parts[1])
 
 
 def transfer_mode(setting: str, server: str) -> str:
@@ -330,11 +329,6 @@ def restarted_since_pause(quiesced: dict[str, Any] | None, server: dict[str, Any
     return None
 
 
-def _int(info: dict[str, Any], key: str) -> int | None:
-    v = info.get(key)
-    return None if v is None else int(v)
-
-
 def synced_snapshot(framing: str, base: Snapshot, after: dict[str, Any], seconds: float) -> Snapshot:
     """The snapshot record verify and resume compare the source against, after the transfer.
 
@@ -345,15 +339,14 @@ def synced_snapshot(framing: str, base: Snapshot, after: dict[str, Any], seconds
     Raises:
         SnapshotError: (retryable) a save ran during the transfer, or the disk-based one left no trace.
     """
-    saves, lastsave = _int(after, "rdb_saves"), int(after.get("rdb_last_save_time", 0))
+    saves, lastsave = info_int(after, "rdb_saves"), int(after.get("rdb_last_save_time", 0))
     changes = int(after.get("rdb_changes_since_last_save", 0))
     if framing == "disk":
         if saves is not None and base.rdb_saves is not None and saves <= base.rdb_saves:
             raise SnapshotError("the source sent a disk-based RDB but INFO shows no new save",
                                 remedy="re-run; if it persists set staging.transfer: staged", step="sync-upload",
                                 retryable=True)
-        return Snapshot(last_save_time=lastsave, rdb_saves=saves, seconds=round(seconds, 3),
-                        changes_since_save=changes)
+        return Snapshot.from_info(after, seconds)
     moved = lastsave != base.last_save_time or (saves is not None and base.rdb_saves is not None
                                                 and saves != base.rdb_saves)
     if moved or changes != base.changes_since_save:
@@ -361,8 +354,7 @@ def synced_snapshot(framing: str, base: Snapshot, after: dict[str, Any], seconds
                             f"changes since last save {base.changes_since_save} → {changes})",
                             remedy="another client's BGSAVE or a replica's sync ran meanwhile: the task takes the "
                             "snapshot again", step="sync-upload", retryable=True)
-    return Snapshot(last_save_time=base.last_save_time, rdb_saves=base.rdb_saves, seconds=round(seconds, 3),
-                    changes_since_save=base.changes_since_save)
+    return replace(base, seconds=round(seconds, 3))
 
 
 def _text(v: Any) -> str:
@@ -450,13 +442,11 @@ def stream_for(plan: Any, r: Any, *, on_start: Callable[[SyncReply], Any] | None
     """A :class:`ReplicationStream` to the server, user, password and TLS setting of the source client ``r``
     (tasks.connect resolved Sentinel and the password secret for it)."""
     from tasks.connect import client_name
+    from tasks.resp import connection_settings
 
-    pool = r.connection_pool
-    kw = pool.connection_kwargs
-    tls = "SSL" in pool.connection_class.__name__
-    return ReplicationStream(kw["host"], int(kw["port"]), tls=tls, username=kw.get("username"),
-                             password=kw.get("password"), name=client_name(plan.migration_id), timeout=timeout,
-                             on_start=on_start)
+    c = connection_settings(r)
+    return ReplicationStream(c["host"], c["port"], tls=c["tls"], username=c["username"], password=c["password"],
+                             name=client_name(plan.migration_id), timeout=timeout, on_start=on_start)
 
 
 class ReplicationStream:

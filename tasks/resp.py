@@ -15,7 +15,7 @@ from typing import Any
 
 import hiredis
 
-__all__ = ["RawConnection", "ReplyError", "raw_like", "pack_per_key"]
+__all__ = ["RawConnection", "ReplyError", "connection_settings", "raw_like", "pack_per_key"]
 
 ReplyError = hiredis.ReplyError
 
@@ -86,10 +86,17 @@ def pack_per_key(command: bytes, keys: Sequence[bytes]) -> bytes:
     return b"".join([b"%s$%d\r\n%s\r\n" % (head, len(k), k) for k in keys])
 
 
-def raw_like(client: Any, timeout: float = 60) -> RawConnection:
-    """A RawConnection to the same server, user, database and TLS setting as a redis-py client."""
+def connection_settings(client: Any) -> dict[str, Any]:
+    """Host, port, username, password, db, client name and TLS of a redis-py client (as tasks.connect made it)."""
     pool = client.connection_pool
     kw = pool.connection_kwargs
-    tls = "SSL" in pool.connection_class.__name__
-    return RawConnection(kw["host"], kw["port"], password=kw.get("password"), username=kw.get("username"), tls=tls,
-                         db=int(kw.get("db") or 0), timeout=timeout, name=kw.get("client_name"))
+    return {"host": kw["host"], "port": int(kw["port"]), "username": kw.get("username"),
+            "password": kw.get("password"), "db": int(kw.get("db") or 0), "name": kw.get("client_name"),
+            "tls": "SSL" in pool.connection_class.__name__}
+
+
+def raw_like(client: Any, timeout: float = 60) -> RawConnection:
+    """A RawConnection to the same server, user, database and TLS setting as a redis-py client."""
+    c = connection_settings(client)
+    return RawConnection(c["host"], c["port"], password=c["password"], username=c["username"], tls=c["tls"],
+                         db=c["db"], timeout=timeout, name=c["name"])

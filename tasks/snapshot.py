@@ -15,7 +15,7 @@ from tasks.log import run_logger
 from tasks.plan import MigrationPlan
 from tasks.retry import IO_RETRIES
 
-__all__ = ["Snapshot", "bgsave_finished", "bgsave_wait", "poll_delays", "wait_until_done"]
+__all__ = ["Snapshot", "info_int", "bgsave_finished", "bgsave_wait", "poll_delays", "wait_until_done"]
 
 
 @dataclass(frozen=True)
@@ -27,8 +27,15 @@ class Snapshot:
     seconds: float               # how long the save took, seen from here
     changes_since_save: int      # rdb_changes_since_last_save right after (0 when writes are paused)
 
+    @classmethod
+    def from_info(cls, info: dict[str, Any], seconds: float) -> Snapshot:
+        """The record of the last save as INFO persistence ``info`` reports it."""
+        return cls(last_save_time=int(info["rdb_last_save_time"]), rdb_saves=info_int(info, "rdb_saves"),
+                   seconds=round(seconds, 3), changes_since_save=int(info.get("rdb_changes_since_last_save", 0)))
 
-def _int(info: dict[str, Any], key: str) -> int | None:
+
+def info_int(info: dict[str, Any], key: str) -> int | None:
+    """An INFO field as an int, None when the server does not report it (e.g. rdb_saves before 7.0)."""
     v = info.get(key)
     return None if v is None else int(v)
 
@@ -42,7 +49,7 @@ def bgsave_finished(before: dict[str, Any], info: dict[str, Any]) -> bool:
     Raises:
         SnapshotError: the save ended with ``rdb_last_bgsave_status:err``.
     """
-    if _int(info, "rdb_bgsave_in_progress"):
+    if info_int(info, "rdb_bgsave_in_progress"):
         return False
     # Our BGSAVE forked before this is called, so a finished save's status is ours.
     if str(info.get("rdb_last_bgsave_status", "ok")) != "ok":
@@ -52,10 +59,10 @@ def bgsave_finished(before: dict[str, Any], info: dict[str, Any]) -> bool:
             "free memory); fix it and re-run",
             step="bgsave-wait",
         )
-    saves_before, saves_now = _int(before, "rdb_saves"), _int(info, "rdb_saves")
+    saves_before, saves_now = info_int(before, "rdb_saves"), info_int(info, "rdb_saves")
     if saves_before is not None and saves_now is not None:
         return saves_now > saves_before
-    newer = (_int(info, "rdb_last_save_time") or 0) > (_int(before, "rdb_last_save_time") or 0)
+    newer = (info_int(info, "rdb_last_save_time") or 0) > (info_int(before, "rdb_last_save_time") or 0)
     return newer
 
 
@@ -87,7 +94,7 @@ def bgsave_wait(plan: MigrationPlan, timeout_seconds: float = 3600) -> Snapshot:
             wait_until_done(r, "rdb_bgsave_in_progress", deadline, "a background save")
             before = r.info("persistence")
             # LASTSAVE has 1 s resolution: make sure ours can be told from one in this same second.
-            if _int(before, "rdb_saves") is None and int(r.time()[0]) <= int(before["rdb_last_save_time"]):
+            if info_int(before, "rdb_saves") is None and int(r.time()[0]) <= int(before["rdb_last_save_time"]):
                 time.sleep(1.05)
             try:
                 reply = r.execute_command("BGSAVE")
@@ -112,9 +119,7 @@ def bgsave_wait(plan: MigrationPlan, timeout_seconds: float = 3600) -> Snapshot:
                                     remedy="a very large dataset or slow disk: raise the timeout, check the "
                                     "source's disk", step="bgsave-wait")
             time.sleep(delay)
-    snap = Snapshot(last_save_time=int(info["rdb_last_save_time"]), rdb_saves=_int(info, "rdb_saves"),
-                    seconds=round(time.monotonic() - t0, 3),
-                    changes_since_save=int(info.get("rdb_changes_since_last_save", 0)))
+    snap = Snapshot.from_info(info, time.monotonic() - t0)
     log.info("snapshot written in %.2fs (LASTSAVE %s, changes since: %s)", snap.seconds, snap.last_save_time,
              snap.changes_since_save)
     Journal(plan.workdir).put("snapshot", asdict(snap))
@@ -124,7 +129,7 @@ def bgsave_wait(plan: MigrationPlan, timeout_seconds: float = 3600) -> Snapshot:
 def wait_until_done(r: Any, field: str, deadline: float, what: str) -> None:
     """Wait until INFO persistence ``field`` (a save or an AOF rewrite in progress) drops to 0."""
     for delay in poll_delays():
-        if not _int(r.info("persistence"), field):
+        if not info_int(r.info("persistence"), field):
             return
         if time.monotonic() > deadline:
             raise SnapshotError(f"{what} never finished", step="bgsave-wait")

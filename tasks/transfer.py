@@ -73,11 +73,6 @@ class TransferStats:
     mb_per_s: float
 
 
-def _int(info: dict[str, Any], key: str) -> int | None:
-    v = info.get(key)
-    return None if v is None else int(v)
-
-
 class _Flusher:
     """fdatasync the file being written every ``every`` bytes, in a background thread (one flush at a time),
     so the closing fsync has little left to write."""
@@ -326,8 +321,7 @@ def sync_and_upload(plan: MigrationPlan) -> tuple[Snapshot, Extracted, StagedObj
             log.info("a BGSAVE runs first: no automatic save can follow the snapshot then")
             base = bgsave_wait.fn(plan)
         else:
-            base = Snapshot(last_save_time=int(before["rdb_last_save_time"]), rdb_saves=_int(before, "rdb_saves"),
-                            seconds=0.0, changes_since_save=int(before.get("rdb_changes_since_last_save", 0)))
+            base = Snapshot.from_info(before, 0.0)
         size_hint = int(r.info("memory").get("used_memory", 0)) or None  # sizes the parts; the RDB is smaller
     try:
         stream = stream_for(plan, r, on_start=lambda _reply: restore_sync_config(plan, r, log))

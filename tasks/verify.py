@@ -182,12 +182,20 @@ def _entries(raw: Any) -> list[tuple[Any, Any]]:
             for eid, fields in raw or []]
 
 
+def _scored(flat: list[Any]) -> list[tuple[Any, float]]:
+    """A WITHSCORES reply as (member, score) pairs: scores compared as numbers, however a version prints them."""
+    return [(m, float(sc)) for m, sc in _pairs(flat)]
+
+
+_NORMALISED_AS_READ = frozenset({"set", "hash"})  # by _read_batch; the other types only when they differ as read
+
+
 def _normalise(t: str, raw: list[Any]) -> Any:
     """Make a fetched value comparable across servers and encodings."""
     if t == "set":
         return frozenset(raw[0])
     if t == "zset":
-        return [(m, float(sc)) for m, sc in _pairs(raw[0])]
+        return _scored(raw[0])
     if t == "hash":
         return dict(_pairs(raw[0]))
     if t == "stream":
@@ -248,10 +256,8 @@ def _read_batch(r: RawConnection, keys: list[bytes]) -> _Batch:
                 types[i], ttls[i] = "none", -2  # vanished (expired) between the round trips
             elif not rs:
                 pass  # a large collection: compared in chunks
-            elif types[i] == "set":
-                values[i] = frozenset(raw[0])  # members come in hash-table order, which differs between servers
-            elif types[i] == "hash":
-                values[i] = dict(zip(raw[0][::2], raw[0][1::2], strict=True))
+            elif types[i] in _NORMALISED_AS_READ:
+                values[i] = _normalise(types[i], raw)  # members come in hash-table order, which differs by server
             else:
                 values[i] = raw[0] if len(raw) == 1 else tuple(raw)
     return _Batch(types, values, ttls, sizes)
@@ -262,7 +268,7 @@ def _state(b: _Batch, i: int) -> KeyState:
     t, v, ttl = b.types[i], b.values[i], b.ttls[i]
     if t == "none":
         return KeyState("none", None, -2)
-    if v is not None and t not in ("string", "set", "hash"):  # sets and hashes are normalised as read
+    if v is not None and t != "string" and t not in _NORMALISED_AS_READ:
         v = _normalise(t, list(v) if isinstance(v, tuple) else [v])
     return KeyState(t, v, ttl if isinstance(ttl, int) else -2, b.sizes[i])
 
@@ -317,8 +323,7 @@ def _chunks_equal(src: RawConnection, tgt: RawConnection, key: bytes, t: str, si
                 "ZRANGE", key, start, end, "WITHSCORES")
             a, b = both(cmd)
             if a != b and t == "zset":  # scores may be printed differently by another version
-                a = [(m, float(sc)) for m, sc in _pairs(a)]
-                b = [(m, float(sc)) for m, sc in _pairs(b)]
+                a, b = _scored(a), _scored(b)
             if a != b:
                 return f"{t} differs within elements {start}..{end}"
         return None
