@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qs
 
-from tasks.slack import APPROVE_ACTION, REJECT_ACTION, parse_button_value
+from elasticache_migrate.slack import APPROVE_ACTION, REJECT_ACTION, parse_button_value
 
 __all__ = ["BadInteraction", "Click", "parse_interaction"]
 

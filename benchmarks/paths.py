@@ -19,7 +19,7 @@ def _rss_mb() -> float:
 
 
 def _plan(a: dict[str, Any], **over: Any) -> Any:
-    from tasks.plan import validate_plan
+    from elasticache_migrate.plan import validate_plan
 
     data = {
         "migration_id": over.pop("migration_id", f"bench-{a.get('port', 0)}"),
@@ -66,9 +66,9 @@ def manual(a: dict[str, Any]) -> dict[str, Any]:
 
 
 def _project(a: dict[str, Any], transfer: str) -> dict[str, Any]:
+    from elasticache_migrate.preflight.rdb_checks import inspect_file
+    from tasks.bgsave_wait import bgsave_wait
     from tasks.extract import extract
-    from tasks.preflight.rdb_checks import inspect_file
-    from tasks.snapshot import bgsave_wait
     from tasks.transfer import extract_and_upload
     from tasks.upload import upload
 
@@ -105,7 +105,7 @@ def _sync(a: dict[str, Any], save_rules: bool) -> dict[str, Any]:
     import redis
 
     import tasks.transfer as transfer
-    from tasks.preflight.rdb_checks import inspect_file
+    from elasticache_migrate.preflight.rdb_checks import inspect_file
 
     plan = _plan(a, migration_id=f"bench-sync-{a['port']}", staging={
         "bucket": a["bucket"], "workdir": a["workdir"], "transfer": "sync"})
@@ -168,9 +168,9 @@ def staged(a: dict[str, Any]) -> dict[str, Any]:
 def verify(a: dict[str, Any]) -> dict[str, Any]:
     import shutil
 
-    from tasks.binaries import find_binary
-    from tasks.connect import Endpoint
-    from tasks.localredis import LocalRedisServer
+    from elasticache_migrate.source.connection import Endpoint
+    from elasticache_migrate.testing.binaries import find_binary
+    from elasticache_migrate.testing.localredis import LocalRedisServer
     from tasks.verify import verify_endpoints
 
     home = Path(a["workdir"]) / "target"
@@ -204,10 +204,10 @@ def overhead(a: dict[str, Any]) -> dict[str, Any]:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
+    from elasticache_migrate.testing.binaries import find_binary
+    from elasticache_migrate.testing.localredis import LocalRedisServer
+    from elasticache_migrate.testing.sample_data import load_sample
     from flows.migrate import migrate_redis
-    from scripts.sample_data import load_sample
-    from tasks.binaries import find_binary
-    from tasks.localredis import LocalRedisServer
 
     work = Path(a["workdir"])
     src = LocalRedisServer(find_binary("redis-7.0"), workdir=work / "src").start()
@@ -229,7 +229,7 @@ def overhead(a: dict[str, Any]) -> dict[str, Any]:
             runs = c.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[
                 state.state_details.flow_run_id])))
         task_s = sum(t.total_run_time.total_seconds() for t in runs)
-        from tasks.rehearsal import stop_rehearsal_target
+        from elasticache_migrate.targets.rehearsal import stop_rehearsal_target
 
         stop_rehearsal_target(plan.workdir)
         return {"seconds": wall, "task_seconds": task_s, "overhead": wall - task_s, "keys": keys,

@@ -15,20 +15,20 @@ from prefect import flow, get_run_logger
 from prefect.states import Cancelled
 from prefect.transactions import transaction
 
+from elasticache_migrate.cutover.base import where as cutover_where
+from elasticache_migrate.errors import ApprovalRejected
+from elasticache_migrate.plan import MigrationPlan
+from elasticache_migrate.source.replication import transfer_mode
 from tasks.approval import request_approval
-from tasks.cutover import restore_config, switch_config
-from tasks.cutover.base import where as cutover_where
-from tasks.errors import ApprovalRejected
+from tasks.bgsave_wait import bgsave_wait
+from tasks.create import TargetHandle, create, delete_target, wait_available
 from tasks.extract import Extracted, extract
 from tasks.grant import grant
 from tasks.notify import notify, notify_flow_failure
-from tasks.plan import MigrationPlan
 from tasks.preflight import inspect_snapshot, preflight
 from tasks.quiesce import finish_source, quiesce, unquiesce
-from tasks.replsync import transfer_mode
 from tasks.resume import reusable_snapshot
-from tasks.snapshot import bgsave_wait
-from tasks.target import TargetHandle, create, delete_target, wait_available
+from tasks.switch_config import restore_config, switch_config
 from tasks.transfer import extract_and_upload, sync_and_upload
 from tasks.upload import StagedObject, upload
 from tasks.verify import VerifyReport, verify, verify_cutover
@@ -162,8 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m flows.migrate PLAN.yaml``: run one migration from a plan file (no deployment needed)."""
     import argparse
 
-    from tasks.errors import MigrationError
-    from tasks.plan import load_plan
+    from elasticache_migrate.errors import MigrationError
+    from elasticache_migrate.plan import load_plan
 
     ap = argparse.ArgumentParser(description="Run the Redis → ElastiCache migration flow for a plan file.")
     ap.add_argument("plan", help="plan YAML (see deployments/production-example.yaml)")

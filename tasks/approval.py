@@ -18,10 +18,10 @@ from prefect import get_run_logger, pause_flow_run
 from prefect.exceptions import FlowPauseTimeout
 from prefect.input import RunInput
 
-from tasks.errors import ApprovalTimedOut
+from elasticache_migrate.errors import ApprovalTimedOut
+from elasticache_migrate.plan import MigrationPlan
+from elasticache_migrate.slack import outcome_text
 from tasks.notify import close_approval_request, post_approval_request
-from tasks.plan import MigrationPlan
-from tasks.slack import outcome_text
 
 __all__ = ["ApprovalInput", "Decision", "ResumeRefused", "approver_allowed", "approver_in", "request_approval",
            "resume_run", "wait_for_paused_run"]

@@ -20,12 +20,12 @@ from typing import Any, Protocol
 
 from prefect import task
 
-from tasks.connect import source_client
-from tasks.errors import ExtractError, SourceError, mapped
-from tasks.journal import Journal
+from elasticache_migrate.errors import ExtractError, SourceError, mapped
+from elasticache_migrate.journal import Journal
+from elasticache_migrate.plan import MigrationPlan
+from elasticache_migrate.rdb import Crc64Jones, RdbFormatError, read_header
+from elasticache_migrate.source.connection import source_client
 from tasks.log import run_logger
-from tasks.plan import MigrationPlan
-from tasks.rdb import Crc64Jones, RdbFormatError, read_header
 from tasks.retry import IO_RETRIES
 
 __all__ = [

@@ -12,10 +12,10 @@ from typing import Any
 
 from prefect import task
 
-from tasks.aws import aws_client
-from tasks.errors import GrantError, TransferError, mapped
+from elasticache_migrate.aws import aws_client
+from elasticache_migrate.errors import GrantError, TransferError, mapped
+from elasticache_migrate.plan import MigrationPlan
 from tasks.log import run_logger
-from tasks.plan import MigrationPlan
 from tasks.retry import IO_RETRIES
 from tasks.upload import StagedObject
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tasks import slack
+from elasticache_migrate import slack
+from elasticache_migrate.plan import MigrationPlan, validate_plan
+from elasticache_migrate.secrets import resolve_secret
 from tasks.log import run_logger
-from tasks.plan import MigrationPlan, validate_plan
-from tasks.secrets import resolve_secret
 
 __all__ = ["EVENTS", "PostedApproval", "slack_payload", "notify", "notify_flow_failure", "post_approval_request",
            "close_approval_request"]

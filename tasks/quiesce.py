@@ -16,13 +16,13 @@ from typing import Any
 import httpx
 from prefect import task
 
-from tasks.connect import client_name, server_version, source_client
-from tasks.errors import QuiesceError, SourceError, mapped
-from tasks.journal import Journal
+from elasticache_migrate.errors import QuiesceError, SourceError, mapped
+from elasticache_migrate.journal import Journal
+from elasticache_migrate.plan import MigrationPlan
+from elasticache_migrate.secrets import resolve_secret
+from elasticache_migrate.source.connection import client_name, server_version, source_client
 from tasks.log import run_logger
-from tasks.plan import MigrationPlan
 from tasks.retry import IO_RETRIES
-from tasks.secrets import resolve_secret
 
 __all__ = [
     "QuiesceState",

@@ -19,16 +19,16 @@ from typing import Any
 
 from prefect import task
 
-from tasks.aws import aws_client
-from tasks.connect import source_client
-from tasks.errors import SourceError, mapped
+from elasticache_migrate.aws import aws_client
+from elasticache_migrate.errors import SourceError, mapped
+from elasticache_migrate.journal import Journal
+from elasticache_migrate.plan import MigrationPlan
+from elasticache_migrate.source.connection import source_client
+from elasticache_migrate.source.replication import restore_sync_config
+from tasks.bgsave_wait import Snapshot
 from tasks.extract import Extracted
-from tasks.journal import Journal
 from tasks.log import run_logger
-from tasks.plan import MigrationPlan
-from tasks.replsync import restore_sync_config
 from tasks.retry import IO_RETRIES
-from tasks.snapshot import Snapshot
 from tasks.upload import StagedObject, already_uploaded, sha_tag
 
 __all__ = ["Reuse", "snapshot_still_current", "reusable_snapshot"]

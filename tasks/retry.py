@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tasks.errors import is_retryable
+from elasticache_migrate.errors import is_retryable
 
 __all__ = ["IO_RETRIES", "retry_only_io"]
 

@@ -3,7 +3,7 @@ structure check), SHA-256 and CRC-64, and an S3 multipart upload with parts in f
 
 Two streams feed it: the container's archive stream after BGSAVE (``stream``: :func:`extract_and_upload`),
 and the master's own replication stream, read while the source writes it (``sync``: :func:`sync_and_upload`,
-protocol in :mod:`tasks.replsync`).
+protocol in :mod:`elasticache_migrate.source.replication`).
 
 Nothing becomes visible in S3 before the stream is validated: the multipart upload is completed only when
 the header was an RDB's and the trailing CRC-64 matches; otherwise it is aborted. Memory is bounded by
@@ -25,14 +25,12 @@ from typing import Any
 
 from prefect import task
 
-from tasks.aws import aws_client
-from tasks.connect import server_version, source_client
-from tasks.errors import QuiesceError, SnapshotError, SourceError, TransferError, mapped
-from tasks.extract import Extracted, RdbStreamCheck, rdb_path_on_server, rdb_source_for
-from tasks.journal import Journal
-from tasks.log import run_logger
-from tasks.plan import MigrationPlan
-from tasks.replsync import (
+from elasticache_migrate.aws import aws_client
+from elasticache_migrate.errors import QuiesceError, SnapshotError, SourceError, TransferError, mapped
+from elasticache_migrate.journal import Journal
+from elasticache_migrate.plan import MigrationPlan
+from elasticache_migrate.source.connection import server_version, source_client
+from elasticache_migrate.source.replication import (
     SYNC_MIN_VERSION,
     read_sync_config,
     restarted_since_pause,
@@ -43,8 +41,10 @@ from tasks.replsync import (
     synced_snapshot,
     tune_config,
 )
+from tasks.bgsave_wait import Snapshot, bgsave_wait, wait_until_done
+from tasks.extract import Extracted, RdbStreamCheck, rdb_path_on_server, rdb_source_for
+from tasks.log import run_logger
 from tasks.retry import IO_RETRIES
-from tasks.snapshot import Snapshot, bgsave_wait, wait_until_done
 from tasks.upload import StagedObject, stream_extra_args
 
 __all__ = ["MiB", "part_plan", "TransferStats", "stream_upload", "extract_and_upload", "sync_and_upload"]
@@ -274,7 +274,8 @@ def sync_and_upload(plan: MigrationPlan) -> tuple[Snapshot, Extracted, StagedObj
     """Snapshot the (quiesced) source through SYNC and stream the RDB to S3 and a local copy as it is written.
 
     The source must be >= 7.0 (``REPLCONF rdb-only``) and the plan's user allowed REPLCONF and SYNC. See
-    :mod:`tasks.replsync` for when a BGSAVE runs first and what config is changed (and put back) meanwhile.
+    :mod:`elasticache_migrate.source.replication` for when a BGSAVE runs first and what config is changed (and put
+    back) meanwhile.
 
     Returns:
         The snapshot record (as bgsave-wait's), the local copy (as extract's) and the staged object (as

@@ -12,12 +12,12 @@ from typing import Any
 from boto3.s3.transfer import TransferConfig
 from prefect import task
 
-from tasks.aws import aws_client
-from tasks.errors import TransferError, mapped
+from elasticache_migrate.aws import aws_client
+from elasticache_migrate.errors import TransferError, mapped
+from elasticache_migrate.journal import Journal
+from elasticache_migrate.plan import MigrationPlan
 from tasks.extract import Extracted
-from tasks.journal import Journal
 from tasks.log import run_logger
-from tasks.plan import MigrationPlan
 from tasks.retry import IO_RETRIES
 
 __all__ = ["StagedObject", "object_arn", "stream_extra_args", "upload_extra_args", "already_uploaded", "sha_tag",

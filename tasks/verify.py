@@ -25,12 +25,12 @@ import hiredis
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from tasks.compat import parse_version
-from tasks.connect import Endpoint, source_client, target_client
-from tasks.errors import SourceError, VerificationError, mapped
+from elasticache_migrate.errors import SourceError, VerificationError, mapped
+from elasticache_migrate.plan import MigrationPlan
+from elasticache_migrate.rdb.compat import parse_version
+from elasticache_migrate.source.connection import Endpoint, source_client, target_client
+from elasticache_migrate.source.resp import RawConnection, ReplyError, pack_per_key, raw_like
 from tasks.log import run_logger
-from tasks.plan import MigrationPlan
-from tasks.resp import RawConnection, ReplyError, pack_per_key, raw_like
 from tasks.retry import IO_RETRIES
 
 __all__ = [
@@ -645,8 +645,8 @@ def verify_cutover(plan: MigrationPlan, endpoint: Endpoint, expected: VerifyRepo
         VerificationError: the config does not read back, or the endpoint is not a loaded master with the
             verified databases.
     """
-    from tasks.cutover import config_backend
-    from tasks.cutover.base import redact, render_value
+    from elasticache_migrate.cutover.base import redact, render_value
+    from tasks.switch_config import config_backend
 
     log = run_logger()
     backend = config_backend(plan)

@@ -25,9 +25,9 @@ for _k, _v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing
 import boto3  # noqa: E402
 import pytest  # noqa: E402
 
-from tasks.binaries import find_binary  # noqa: E402
-from tasks.localredis import LocalRedisServer  # noqa: E402
-from tasks.plan import MigrationPlan, validate_plan  # noqa: E402
+from elasticache_migrate.plan import MigrationPlan, validate_plan  # noqa: E402
+from elasticache_migrate.testing.binaries import find_binary  # noqa: E402
+from elasticache_migrate.testing.localredis import LocalRedisServer  # noqa: E402
 from tests.support.docker_engine import docker_engine, redis_image  # noqa: E402,F401
 
 REGION = "us-east-1"

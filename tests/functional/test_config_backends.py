@@ -31,10 +31,10 @@ import yaml
 from prefect import flow
 from prefect.transactions import transaction
 
-from tasks.connect import Endpoint
-from tasks.cutover import Switched, config_backend, restore_config, switch_config
-from tasks.errors import CutoverError, VerificationError
-from tasks.journal import Journal
+from elasticache_migrate.errors import CutoverError, VerificationError
+from elasticache_migrate.journal import Journal
+from elasticache_migrate.source.connection import Endpoint
+from tasks.switch_config import Switched, config_backend, restore_config, switch_config
 from tests.conftest import REGION, make_plan
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -396,7 +396,7 @@ def test_webhook_wrong_token_and_timeout_are_clear_errors(stand: Any, tmp_path: 
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     import httpx
 
-    import tasks.cutover.webhook as webhook
+    import elasticache_migrate.cutover.webhook as webhook
 
     s = stand("webhook", OLD_URL)
     plan = plan_for(tmp_path, moto_endpoint, s.cutover)

@@ -22,9 +22,9 @@ from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 from prefect.client.schemas.objects import ConcurrencyLimitStrategy
 
-from tasks.journal import Journal
-from tasks.plan import validate_plan
-from tasks.rehearsal import stop_rehearsal_target
+from elasticache_migrate.journal import Journal
+from elasticache_migrate.plan import validate_plan
+from elasticache_migrate.targets.rehearsal import stop_rehearsal_target
 from tests.conftest import free_port, make_plan
 from tests.support.browser import browser_page, chromium_path, evidence_on_failure
 from tests.support.prefect_server import ROOT, ManagedProcess, PrefectServer, start_prefect_server

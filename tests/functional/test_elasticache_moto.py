@@ -1,4 +1,5 @@
-"""The ElastiCache target (tasks.elasticache.ElastiCacheTarget) against moto's server; a Stubber for what moto lacks.
+"""The ElastiCache target (elasticache_migrate.targets.elasticache.ElastiCacheTarget) against moto's server; a
+Stubber for what moto lacks.
 
 What these tests can show: the create_replication_group request exactly as botocore serializes it for the
 wire (captured with a ``before-call`` hook on boto3's default session, which every ``boto3.client()`` of
@@ -25,12 +26,12 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-import tasks.elasticache as ec_module
-from tasks.connect import Endpoint
-from tasks.elasticache import ElastiCacheTarget
-from tasks.errors import ProvisioningError
-from tasks.plan import MigrationPlan
-from tasks.target import TargetHandle
+import elasticache_migrate.targets.elasticache as ec_module
+from elasticache_migrate.errors import ProvisioningError
+from elasticache_migrate.plan import MigrationPlan
+from elasticache_migrate.source.connection import Endpoint
+from elasticache_migrate.targets.elasticache import ElastiCacheTarget
+from tasks.create import TargetHandle
 from tasks.upload import StagedObject
 from tests.conftest import REGION, make_plan
 
@@ -202,7 +203,8 @@ def test_wait_available_returns_reported_endpoint(tmp_path: Path, moto_endpoint:
 @pytest.fixture
 def stubbed(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Stubber, list[float]]]:
     """An elasticache client whose replies are canned (requests still validated against the real API model),
-    handed to tasks.elasticache in place of aws_client(); sleeps between polls are recorded, not slept."""
+    handed to elasticache_migrate.targets.elasticache in place of aws_client();
+    sleeps between polls are recorded, not slept."""
     client = boto3.client("elasticache", region_name=REGION)
     sleeps: list[float] = []
     monkeypatch.setattr(ec_module, "aws_client", lambda plan, service: client)

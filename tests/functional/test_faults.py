@@ -34,16 +34,16 @@ import pytest
 import redis
 import yaml
 
+from elasticache_migrate.cutover.dotenv import get_value
+from elasticache_migrate.errors import VerificationError
+from elasticache_migrate.journal import Journal
+from elasticache_migrate.plan import MigrationPlan
+from elasticache_migrate.source.connection import redis_client
+from elasticache_migrate.targets.rehearsal import stop_rehearsal_target
+from elasticache_migrate.testing.localredis import LocalRedisServer
+from elasticache_migrate.testing.sample_data import load_sample
 from flows.migrate import migrate_redis
-from scripts.sample_data import load_sample
 from tasks.approval import resume_run
-from tasks.connect import redis_client
-from tasks.cutover.dotenv import get_value
-from tasks.errors import VerificationError
-from tasks.journal import Journal
-from tasks.localredis import LocalRedisServer
-from tasks.plan import MigrationPlan
-from tasks.rehearsal import stop_rehearsal_target
 from tests.conftest import REGION, free_port, make_plan
 from tests.support.docker_engine import run_redis_container
 
@@ -559,10 +559,10 @@ def test_elasticache_throttling_on_create_and_describe(tmp_path: Path, monkeypat
     from botocore.stub import Stubber
     from prefect import flow
 
-    import tasks.elasticache as ec_module
-    from tasks.aws import aws_client
-    from tasks.elasticache import build_replication_group_request
-    from tasks.target import create, wait_available
+    import elasticache_migrate.targets.elasticache as ec_module
+    from elasticache_migrate.aws import aws_client
+    from elasticache_migrate.targets.elasticache import build_replication_group_request
+    from tasks.create import create, wait_available
     from tasks.upload import StagedObject
 
     gid = "app-cache-throttled"

@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 import redis
 
+from elasticache_migrate.errors import ExtractError, PreflightError, VerificationError
+from elasticache_migrate.source.connection import Endpoint, redis_client
+from elasticache_migrate.targets.rehearsal import stop_rehearsal_target
+from elasticache_migrate.testing.localredis import LocalRedisServer
+from elasticache_migrate.testing.sample_data import load_sample
 from flows.migrate import migrate_redis
-from scripts.sample_data import load_sample
 from tasks.approval import resume_run, wait_for_paused_run
-from tasks.connect import redis_client
-from tasks.errors import ExtractError, PreflightError, VerificationError
-from tasks.localredis import LocalRedisServer
-from tasks.rehearsal import stop_rehearsal_target
 from tasks.verify import verify_endpoints
 from tests.conftest import free_port, make_plan, need
 from tests.support.docker_engine import run_redis_container
@@ -83,8 +83,7 @@ def test_docker_source_migrated_to_rehearsal_with_ssm_switched(tmp_path: Path, m
         assert target.dbsize() == expected[0]
         assert redis_client("127.0.0.1", ep_port, db=1).dbsize() == expected[1]
         # every key equal, checked again here independently of the flow's own verify step
-        report = verify_endpoints(plan, __import__("tasks.connect", fromlist=["Endpoint"]).Endpoint("127.0.0.1",
-                                                                                                     ep_port))
+        report = verify_endpoints(plan, Endpoint("127.0.0.1", ep_port))
         assert report.ok and report.keys_checked == sum(expected.values())
         assert result["rdb"]["version"] == "REDIS10"
         p = ssm.get_parameter(Name=f"/app/{port}/redis_url", WithDecryption=True)["Parameter"]
@@ -128,7 +127,7 @@ def test_failed_check_after_switch_restores_config(tmp_path: Path, moto_endpoint
                      approval={"enabled": True, "timeout_seconds": 120})
 
     def flush_target() -> None:
-        from tasks.journal import Journal
+        from elasticache_migrate.journal import Journal
 
         port = Journal(plan.workdir).get("rehearsal")["port"]
         redis_client("127.0.0.1", port).flushall()
@@ -165,7 +164,7 @@ def test_verify_names_mismatches_between_real_servers(tmp_path: Path, moto_endpo
         rb.set("extra", "1")
         rb.expire("ttl", 10)
         plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=a.port)
-        from tasks.connect import Endpoint
+        from elasticache_migrate.source.connection import Endpoint
 
         report = verify_endpoints(plan, Endpoint("127.0.0.1", b.port))
         kinds = {m.key: m.kind for m in report.mismatches}

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from elasticache_migrate.targets.rehearsal import stop_rehearsal_target
+from elasticache_migrate.testing.sample_data import load_sample
 from flows.migrate import migrate_redis
-from scripts.sample_data import load_sample
 from tasks.approval import resume_run, wait_for_paused_run
-from tasks.rehearsal import stop_rehearsal_target
 from tests.conftest import make_plan
 
 pytestmark = pytest.mark.usefixtures("prefect_server")

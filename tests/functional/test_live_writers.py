@@ -27,11 +27,11 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from elasticache_migrate.cutover.dotenv import get_value
+from elasticache_migrate.targets.rehearsal import stop_rehearsal_target
+from elasticache_migrate.testing.localredis import LocalRedisServer
 from flows.migrate import migrate_redis
 from tasks.approval import resume_run
-from tasks.cutover.dotenv import get_value
-from tasks.localredis import LocalRedisServer
-from tasks.rehearsal import stop_rehearsal_target
 from tests.conftest import make_plan, need
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]

@@ -21,8 +21,14 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from tasks.binaries import KNOWN_BINARIES, BinaryUnavailable, ServerBinary, available_binaries, find_binary
-from tasks.localredis import (
+from elasticache_migrate.testing.binaries import (
+    KNOWN_BINARIES,
+    BinaryUnavailable,
+    ServerBinary,
+    available_binaries,
+    find_binary,
+)
+from elasticache_migrate.testing.localredis import (
     DEFAULT_SAVE,
     LocalRedisServer,
     ServerStartError,

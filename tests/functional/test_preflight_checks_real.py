@@ -21,11 +21,17 @@ from typing import Any
 import pytest
 import redis
 
-from tasks.cluster_safety import cluster_mode_findings, key_slot
-from tasks.findings import Finding
-from tasks.localredis import LocalRedisServer
-from tasks.rdb import scan_rdb
-from tasks.sizing import GIB, NODE_TYPES, size_findings, used_memory_from, used_memory_from_rdb_aux
+from elasticache_migrate.preflight.cluster_safety import cluster_mode_findings, key_slot
+from elasticache_migrate.preflight.findings import Finding
+from elasticache_migrate.preflight.sizing import (
+    GIB,
+    NODE_TYPES,
+    size_findings,
+    used_memory_from,
+    used_memory_from_rdb_aux,
+)
+from elasticache_migrate.rdb import scan_rdb
+from elasticache_migrate.testing.localredis import LocalRedisServer
 from tests.conftest import need
 
 Start = Callable[..., LocalRedisServer]

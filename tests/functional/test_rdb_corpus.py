@@ -1,8 +1,10 @@
 """The RDB corpus (tests/corpus, written by scripts/make_rdb_corpus.py) against every real server available.
 
 Each dump written by Redis 3.0.5 … Valkey 9.1.2 is loaded into each of those servers (8 × 8 pairs); whether the
-server starts or refuses it must be what `tasks.compat.server_loads` predicts from the file's header, and a
-refusal must carry the message `tasks.compat.server_refusal` names. Loaded data must have the manifest's key
+server starts or refuses it must be what `elasticache_migrate.rdb.compat.server_loads` predicts from the file's
+header, and a
+refusal must carry the message `elasticache_migrate.rdb.compat.server_refusal` names. Loaded data must have the
+manifest's key
 counts. Headers nobody here writes (RDB 12 of Redis >= 7.4, a future VALKEY081) are probed by rewriting the
 header of a real dump with its checksum zeroed (``rdbchecksum no``): servers judge those at the header.
 
@@ -18,10 +20,10 @@ from typing import Any
 
 import pytest
 
+from elasticache_migrate.rdb import read_header, read_header_file, scan_rdb
+from elasticache_migrate.rdb.compat import server_loads, server_refusal
+from elasticache_migrate.testing.binaries import KNOWN_BINARIES
 from scripts.make_rdb_corpus import expected_keys, load_outcome, write_dump
-from tasks.binaries import KNOWN_BINARIES
-from tasks.compat import server_loads, server_refusal
-from tasks.rdb import read_header, read_header_file, scan_rdb
 from tests.conftest import need
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"

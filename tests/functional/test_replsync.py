@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
+from elasticache_migrate.errors import QuiesceError, SourceError
+from elasticache_migrate.journal import Journal
+from elasticache_migrate.source.connection import Endpoint
+from elasticache_migrate.targets.rehearsal import stop_rehearsal_target
+from elasticache_migrate.testing.localredis import LocalRedisServer
+from elasticache_migrate.testing.sample_data import load_sample
 from flows.migrate import migrate_redis
-from scripts.sample_data import load_sample
-from tasks.connect import Endpoint
-from tasks.errors import QuiesceError, SourceError
-from tasks.journal import Journal
-from tasks.localredis import LocalRedisServer
 from tasks.quiesce import quiesce, unquiesce
-from tasks.rehearsal import stop_rehearsal_target
 from tasks.transfer import sync_and_upload
 from tasks.verify import verify_endpoints
 from tests.conftest import free_port, make_plan, need

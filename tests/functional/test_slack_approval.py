@@ -22,13 +22,13 @@ import pytest
 from prefect import flow
 
 from approval_service.app import Settings, create_app
+from elasticache_migrate.plan import MigrationPlan, validate_plan
+from elasticache_migrate.slack import APPROVE_ACTION, REJECT_ACTION
+from elasticache_migrate.targets.rehearsal import stop_rehearsal_target
+from elasticache_migrate.testing.localredis import LocalRedisServer
+from elasticache_migrate.testing.sample_data import load_sample
 from flows.migrate import migrate_redis
-from scripts.sample_data import load_sample
 from tasks.approval import request_approval, resume_run
-from tasks.localredis import LocalRedisServer
-from tasks.plan import MigrationPlan, validate_plan
-from tasks.rehearsal import stop_rehearsal_target
-from tasks.slack import APPROVE_ACTION, REJECT_ACTION
 from tests.conftest import make_plan
 from tests.support.slack import Recorded, SlackStandIn, click_body, serve_asgi, signed_headers, wait_until
 

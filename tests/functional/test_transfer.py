@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tasks.errors import ExtractError
+from elasticache_migrate.errors import ExtractError
 from tasks.transfer import MiB, part_plan, stream_upload
 from tests.conftest import make_plan
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from tasks.connect import Endpoint
-from tasks.localredis import LocalRedisServer
-from tasks.snapshot import Snapshot
+from elasticache_migrate.source.connection import Endpoint
+from elasticache_migrate.testing.localredis import LocalRedisServer
+from tasks.bgsave_wait import Snapshot
 from tasks.verify import CHUNK, verify_endpoints
 from tests.conftest import make_plan
 

@@ -1,4 +1,5 @@
-"""tasks.binaries without downloads: version parsing, cache layout, and the errors an operator sees."""
+"""elasticache_migrate.testing.binaries without downloads: version parsing, cache layout, and the errors an operator
+sees."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks import binaries
-from tasks.binaries import (
+from elasticache_migrate.testing import binaries
+from elasticache_migrate.testing.binaries import (
     KNOWN_BINARIES,
     BinaryUnavailable,
     ServerBinary,
@@ -126,7 +127,7 @@ def empty_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 def test_missing_from_cache_without_install_says_how_to_fetch(empty_cache: Path) -> None:
     with pytest.raises(BinaryUnavailable) as caught:
         find_binary("redis-3.2", install=False)
-    assert caught.value.remedy == "python -m tasks.binaries fetch redis-3.2"
+    assert caught.value.remedy == "python -m elasticache_migrate.testing.binaries fetch redis-3.2"
 
 
 def test_cached_binary_is_found_without_installing(empty_cache: Path) -> None:

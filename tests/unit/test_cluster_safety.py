@@ -1,4 +1,5 @@
-"""tasks.cluster_safety without a server: slots, app fingerprints, commandstats and keyspace findings.
+"""elasticache_migrate.preflight.cluster_safety without a server: slots, app fingerprints, commandstats and keyspace
+findings.
 
 The slot function is checked against Redis's own vectors (cluster spec) here and against real ``CLUSTER KEYSLOT``
 answers in tests/functional/test_preflight_checks_real.py.
@@ -11,7 +12,7 @@ import random
 import pytest
 from redis.crc import key_slot as redis_py_key_slot
 
-from tasks.cluster_safety import (
+from elasticache_migrate.preflight.cluster_safety import (
     ANCHOR_KEYS,
     CommandUsage,
     app_findings,

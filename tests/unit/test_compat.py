@@ -1,4 +1,4 @@
-"""tasks.compat: which RDB each server writes and which ElastiCache engine can be seeded from it.
+"""elasticache_migrate.rdb.compat: which RDB each server writes and which ElastiCache engine can be seeded from it.
 
 The numbers are those of the field notes (Redis'/Valkey's ``src/rdb.h`` per release); a wrong row here
 means a migration that fails at restore after the write pause, so each row is pinned.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.compat import (
+from elasticache_migrate.rdb.compat import (
     VALKEY_MAGIC_VERSION,
     engine_loads,
     lowest_engine_loading,

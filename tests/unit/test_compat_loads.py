@@ -1,4 +1,4 @@
-"""tasks.compat's load verdicts: which real server and which ElastiCache engine loads an RDB header.
+"""elasticache_migrate.rdb.compat's load verdicts: which real server and which ElastiCache engine loads an RDB header.
 
 The server rows are what the real servers did (tests/functional/test_rdb_corpus.py re-checks them against
 Redis 3.0.5, 3.2.6, 5.0.10, 6.0.9, 6.2.14, 7.0.15, Valkey 8.1.8 and 9.1.2); Redis 7.4/8.0 rows follow the
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.compat import elasticache_loads, engine_loads, server_loads, server_refusal
+from elasticache_migrate.rdb.compat import elasticache_loads, engine_loads, server_loads, server_refusal
 
 SERVERS = [
     ("redis", "3.0.5"), ("redis", "3.2.6"), ("redis", "5.0.10"), ("redis", "6.0.9"), ("redis", "6.2.14"),

@@ -12,15 +12,15 @@ import pytest
 import yaml
 from botocore.stub import Stubber
 
-from tasks.connect import Endpoint
-from tasks.cutover import config_backend
-from tasks.cutover.base import render_value, where
-from tasks.cutover.restart import docker_host, readiness
-from tasks.cutover.route53 import Route53Cname, change_batch, cname_record, normalize_name
-from tasks.cutover.secretsmanager import get_field, set_field
-from tasks.cutover.webhook import parse_value
-from tasks.cutover.yamlfile import get_value, set_value
-from tasks.errors import CutoverError
+from elasticache_migrate.cutover.base import render_value, where
+from elasticache_migrate.cutover.restart import docker_host, readiness
+from elasticache_migrate.cutover.route53 import Route53Cname, change_batch, cname_record, normalize_name
+from elasticache_migrate.cutover.secretsmanager import get_field, set_field
+from elasticache_migrate.cutover.webhook import parse_value
+from elasticache_migrate.cutover.yamlfile import get_value, set_value
+from elasticache_migrate.errors import CutoverError
+from elasticache_migrate.source.connection import Endpoint
+from tasks.switch_config import config_backend
 from tests.conftest import make_plan
 
 NEW = "redis://master.app.abc.use1.cache.amazonaws.com:6379/0"
@@ -197,7 +197,7 @@ def test_route53_picks_the_cname_and_refuses_routing_policies() -> None:
 
 
 def _route53(monkeypatch: pytest.MonkeyPatch, attempts: int = 3) -> tuple[Route53Cname, Stubber]:
-    import tasks.cutover.route53 as route53
+    import elasticache_migrate.cutover.route53 as route53
 
     monkeypatch.setattr(route53, "WAIT_DELAY_SECONDS", 0)
     monkeypatch.setattr(route53, "WAIT_MAX_ATTEMPTS", attempts)

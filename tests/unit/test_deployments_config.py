@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
+from elasticache_migrate.plan import load_plan, validate_plan
 from scripts import render_deployments as rd
-from tasks.plan import load_plan, validate_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFECT_YAML = ROOT / "prefect.yaml"
@@ -97,7 +97,7 @@ def test_the_server_check_refuses_what_the_flow_refuses() -> None:
 def test_no_plan_field_is_named_required() -> None:
     """Prefect 3.8 deletes every schema key named `required` before checking a deployment's parameters, so
     a plan field of that name could never be deployed; the old `approval.required` gets a rename hint."""
-    from tasks.errors import PlanError
+    from elasticache_migrate.errors import PlanError
 
     plan = load_plan_file_raw("production-example")
     plan["approval"]["enabled"] = False

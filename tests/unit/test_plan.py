@@ -1,4 +1,5 @@
-"""tasks.plan: what the operator's plan may and may not say, and the errors that tell them which field to fix."""
+"""elasticache_migrate.plan: what the operator's plan may and may not say, and the errors that tell them which field
+to fix."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from tasks.errors import PlanError
-from tasks.plan import load_plan, replication_group_id_problem, validate_plan
+from elasticache_migrate.errors import PlanError
+from elasticache_migrate.plan import load_plan, replication_group_id_problem, validate_plan
 
 
 def base() -> dict[str, Any]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.rdb import (
+from elasticache_migrate.rdb import (
     Crc64Jones,
     RdbFormatError,
     RdbHeader,
@@ -277,10 +277,10 @@ def test_crc_check_value_and_streaming(backend: str) -> None:
 
 
 def test_scan_and_verify_with_the_pure_python_crc(every_type: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import tasks.rdb
+    import elasticache_migrate.rdb
 
     fast = scan_rdb(every_type)
-    monkeypatch.setattr(tasks.rdb, "_crc", tasks.rdb._crc_python)
+    monkeypatch.setattr(elasticache_migrate.rdb, "_crc", elasticache_migrate.rdb._crc_python)
     assert scan_rdb(every_type, chunk_size=999) == fast
     assert verify_checksum(every_type) == (fast.stored_checksum, fast.computed_checksum)
 

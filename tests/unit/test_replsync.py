@@ -7,10 +7,9 @@ import random
 
 import pytest
 
-from tasks.errors import SnapshotError, SourceError
-from tasks.extract import RdbStreamCheck
-from tasks.rdb import crc64_jones
-from tasks.replsync import (
+from elasticache_migrate.errors import SnapshotError, SourceError
+from elasticache_migrate.rdb import crc64_jones
+from elasticache_migrate.source.replication import (
     EOF_MARK_LEN,
     HandshakeReplies,
     SyncReply,
@@ -23,7 +22,8 @@ from tasks.replsync import (
     synced_snapshot,
     transfer_mode,
 )
-from tasks.snapshot import Snapshot
+from tasks.bgsave_wait import Snapshot
+from tasks.extract import RdbStreamCheck
 
 MARK = b"7043e5caf5cb300e441246df9379303aecfc5dfb"
 

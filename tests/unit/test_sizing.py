@@ -1,4 +1,5 @@
-"""tasks.sizing without a server: the node table, usable memory, and the findings a user reads."""
+"""elasticache_migrate.preflight.sizing without a server: the node table, usable memory, and the findings a user
+reads."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import re
 
 import pytest
 
-from tasks.sizing import (
+from elasticache_migrate.preflight.sizing import (
     DATA_TIERING_SSD_GIB,
     GIB,
     NODE_TYPES,

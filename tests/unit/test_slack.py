@@ -13,7 +13,7 @@ import pytest
 
 from approval_service.app import Settings
 from approval_service.interaction import BadInteraction, parse_interaction
-from tasks.slack import (
+from elasticache_migrate.slack import (
     APPROVE_ACTION,
     REJECT_ACTION,
     approval_message,

@@ -14,17 +14,9 @@ import pytest
 import redis
 from prefect.states import Completed, Failed
 
-from tasks.approval import approver_allowed
-from tasks.connect import Endpoint
-from tasks.cutover.base import redact
-from tasks.cutover.dotenv import get_value, set_value
-from tasks.elasticache import (
-    build_replication_group_request,
-    parameter_group_family,
-    primary_endpoint,
-    slot_ranges,
-)
-from tasks.errors import (
+from elasticache_migrate.cutover.base import redact
+from elasticache_migrate.cutover.dotenv import get_value, set_value
+from elasticache_migrate.errors import (
     ExtractError,
     MigrationError,
     PlanError,
@@ -36,11 +28,19 @@ from tasks.errors import (
     is_retryable,
     mapped,
 )
+from elasticache_migrate.plan import MigrationPlan, validate_plan
+from elasticache_migrate.source.connection import Endpoint
+from elasticache_migrate.targets.elasticache import (
+    build_replication_group_request,
+    parameter_group_family,
+    primary_endpoint,
+    slot_ranges,
+)
+from tasks.approval import approver_allowed
+from tasks.bgsave_wait import bgsave_finished
 from tasks.extract import Extracted
-from tasks.plan import MigrationPlan, validate_plan
 from tasks.quiesce import REFUSE_WRITES_REPLICAS, blocking_clients, pause_mode, refuse_writes_settings
 from tasks.retry import retry_only_io
-from tasks.snapshot import bgsave_finished
 from tasks.upload import already_uploaded, transfer_config, upload_extra_args
 from tasks.verify import KeyState, compare_key
 

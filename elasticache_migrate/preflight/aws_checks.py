@@ -1,0 +1,192 @@
+"""Preflight checks on AWS: the staging bucket, the grant ElastiCache needs, the target, the app's config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from elasticache_migrate.aws import aws_client
+from elasticache_migrate.plan import MigrationPlan
+from elasticache_migrate.preflight.findings import Finding
+from tasks.grant import canonical_id, grant_route, partition_of
+
+__all__ = ["bucket_findings", "grant_findings", "target_findings", "cutover_findings"]
+
+
+def _code(exc: Exception) -> str:
+    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__))
+
+
+def bucket_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[Finding]:
+    """The staging bucket exists, in the target's region, with ACLs usable, and what encryption it forces."""
+    s3 = aws_client(plan, "s3")
+    b, region = plan.staging.bucket, plan.aws.region
+    try:
+        loc = s3.get_bucket_location(Bucket=b).get("LocationConstraint") or "us-east-1"
+    except Exception as exc:  # noqa: BLE001
+        code = _code(exc)
+        if code in {"NoSuchBucket", "404"}:
+            return [Finding("bucket", "block", f"bucket s3://{b} does not exist",
+                            f"create it in {region} (aws s3 mb s3://{b} --region {region}) or fix staging.bucket")]
+        return [Finding("bucket", "block", f"cannot read bucket s3://{b}: {code}",
+                        "give the worker s3:GetBucketLocation, s3:PutObject, s3:GetObjectAcl, s3:PutObjectAcl")]
+    out = []
+    if loc != region:
+        out.append(Finding("bucket", "block", f"s3://{b} is in {loc}, the target in {region}",
+                           f"ElastiCache reads only from its own region: use a bucket in {region}"))
+    try:
+        rules = s3.get_bucket_ownership_controls(Bucket=b)["OwnershipControls"]["Rules"]
+        ownership = rules[0]["ObjectOwnership"] if rules else "ObjectWriter"
+    except Exception:  # noqa: BLE001 - no ownership controls = ACLs enabled (legacy buckets)
+        ownership = "ObjectWriter"
+    facts["bucket_ownership"] = ownership
+    if ownership == "BucketOwnerEnforced":
+        if grant_route(region) == "acl":
+            out.append(Finding("bucket", "block", f"s3://{b} has ACLs disabled (Object Ownership: "
+                               "BucketOwnerEnforced), but ElastiCache in this region reads through an object ACL",
+                               f"aws s3api put-bucket-ownership-controls --bucket {b} --ownership-controls "
+                               "'Rules=[{ObjectOwnership=BucketOwnerPreferred}]', or use a bucket that allows ACLs"))
+        else:
+            out.append(Finding("bucket", "info", f"s3://{b} has ACLs disabled; {region} reads through the bucket "
+                               "policy, which the grant step writes"))
+    try:
+        rules = s3.get_bucket_encryption(Bucket=b)["ServerSideEncryptionConfiguration"]["Rules"]
+        algo = rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"]
+    except Exception:  # noqa: BLE001 - no default encryption configured
+        algo = None
+    if algo and algo != "AES256":
+        out.append(Finding("bucket", "info", f"s3://{b} encrypts with {algo} by default; ElastiCache cannot read "
+                           "SSE-KMS objects, so the upload forces SSE-S3 (AES256) on the RDB",
+                           "if a bucket policy demands KMS, allow AES256 for the migration prefix"))
+    if "," in plan.object_key:
+        out.append(Finding("bucket", "block", f"object key {plan.object_key} contains a comma",
+                           "ElastiCache cannot read such keys: change staging.key_prefix / migration_id"))
+    if not out:
+        out.append(Finding("bucket", "info", f"s3://{b} in {loc}, object ownership {ownership}"))
+    return out
+
+
+def grant_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[Finding]:
+    """How ElastiCache will be allowed to read the object in this region (the grant step uses the same rule)."""
+    region = plan.aws.region
+    if grant_route(region) == "policy":
+        return [Finding("grant", "info", f"{region} is an opt-in region: the grant step adds a bucket-policy "
+                        f"statement for {region}.elasticache-snapshot.amazonaws.com (s3:GetObject, s3:ListBucket, "
+                        "s3:GetBucketAcl)", "the worker needs s3:GetBucketPolicy and s3:PutBucketPolicy")]
+    return [Finding("grant", "info", f"the grant step adds READ + READ_ACP on the object for ElastiCache's canonical "
+                    f"id in partition {partition_of(region)} ({canonical_id(region)[:12]}…)",
+                    "the worker needs s3:GetObjectAcl and s3:PutObjectAcl")]
+
+
+def target_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[Finding]:
+    """The target can be created: id free (or ours), network and engine version exist; rehearsal binary present."""
+    t = plan.target
+    if t.kind == "rehearsal":
+        return _rehearsal_findings(plan)
+    from elasticache_migrate.targets.elasticache import ElastiCacheTarget
+
+    ec = aws_client(plan, "elasticache")
+    tgt = ElastiCacheTarget()
+    out: list[Finding] = []
+    try:
+        group = tgt._describe(ec, t.replication_group_id)
+        owner = tgt._migration_tag(ec, group) if group else None
+    except Exception as exc:  # noqa: BLE001
+        return [Finding("target", "warn", f"cannot look up replication group {t.replication_group_id}: {_code(exc)}",
+                        "give the worker elasticache:DescribeReplicationGroups and ListTagsForResource")]
+    if group and owner != plan.migration_id:
+        out.append(Finding("target", "block", f"replication group {t.replication_group_id} exists and is not this "
+                           f"migration's (migration-id tag {owner!r})", "choose another target.replication_group_id"))
+    elif group:
+        out.append(Finding("target", "info", f"replication group {t.replication_group_id} exists from an earlier "
+                           "run of this migration: it will be adopted"))
+    else:
+        out.append(Finding("target", "info", f"replication group id {t.replication_group_id} is free"))
+    out.extend(_engine_version_offered(ec, plan))
+    if t.subnet_group:
+        try:
+            ec.describe_cache_subnet_groups(CacheSubnetGroupName=t.subnet_group)
+            out.append(Finding("network", "info", f"cache subnet group {t.subnet_group} exists"))
+        except Exception as exc:  # noqa: BLE001
+            sev = "block" if "NotFound" in _code(exc) else "warn"
+            out.append(Finding("network", sev, f"cache subnet group {t.subnet_group}: {_code(exc)}",
+                               "create it (subnets of the app's VPC) or fix target.subnet_group"))
+    if t.security_group_ids:
+        try:
+            ec2 = aws_client(plan, "ec2")
+            groups = ec2.describe_security_groups(GroupIds=t.security_group_ids)["SecurityGroups"]
+            found = {g["GroupId"] for g in groups}
+            missing = [g for g in t.security_group_ids if g not in found]
+        except Exception as exc:  # noqa: BLE001
+            code = _code(exc)
+            missing = list(t.security_group_ids) if "NotFound" in code else []
+            if not missing:
+                out.append(Finding("network", "warn", f"cannot check security groups: {code}",
+                                   "give the worker ec2:DescribeSecurityGroups"))
+        if missing:
+            out.append(Finding("network", "block", f"security group(s) {', '.join(missing)} do not exist in "
+                               f"{plan.aws.region}", "fix target.security_group_ids"))
+        elif t.security_group_ids and not any(f.check == "network" and "security" in f.seen for f in out):
+            out.append(Finding("network", "info", f"security groups {', '.join(t.security_group_ids)} exist"))
+    return out
+
+
+def _engine_version_offered(ec: Any, plan: MigrationPlan) -> list[Finding]:
+    """describe_cache_engine_versions: is target.engine_version on offer in this region?"""
+    t = plan.target
+    try:
+        versions = [v["EngineVersion"] for page in ec.get_paginator("describe_cache_engine_versions").paginate(
+            Engine=t.engine) for v in page.get("CacheEngineVersions", [])]
+    except Exception as exc:  # noqa: BLE001 - e.g. moto, which lacks this API
+        return [Finding("engine", "warn", f"cannot list {t.engine} engine versions: {_code(exc)}",
+                        "check target.engine_version in the ElastiCache console")]
+    if any(v == t.engine_version or v.startswith(t.engine_version + ".") for v in versions):
+        return [Finding("engine", "info", f"{t.engine} {t.engine_version} is offered in {plan.aws.region}")]
+    return [Finding("engine", "block", f"{t.engine} {t.engine_version} is not offered in {plan.aws.region} "
+                    f"(offered: {', '.join(sorted(set(versions))) or 'none'})", "choose an offered engine_version")]
+
+
+def _rehearsal_findings(plan: MigrationPlan) -> list[Finding]:
+    """The local server that stands in for the engine is available."""
+    from elasticache_migrate.targets.rehearsal import rehearsal_binary_name
+    from elasticache_migrate.testing.binaries import find_binary
+
+    t = plan.target
+    name = t.rehearsal_binary or rehearsal_binary_name(t.engine, t.engine_version)
+    if not name:
+        return [Finding("target", "block", f"no local server stands in for {t.engine} {t.engine_version}",
+                        "set target.rehearsal_binary (python -m elasticache_migrate.testing.binaries list)")]
+    try:
+        b = find_binary(name)
+    except Exception as exc:  # noqa: BLE001
+        return [Finding("target", "block", f"rehearsal server {name} unavailable: {exc}",
+                        f"python -m elasticache_migrate.testing.binaries fetch {name}")]
+    return [Finding("target", "info", f"rehearsal target: {b.flavor} {b.version} ({b.name}) stands in for "
+                    f"{t.engine} {t.engine_version}")]
+
+
+def cutover_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[Finding]:
+    """The app's config can be read where the plan says it lives."""
+    from elasticache_migrate.cutover.base import redact
+    from tasks.switch_config import config_backend
+
+    try:
+        backend = config_backend(plan)
+        if backend is None:
+            return [Finding("cutover", "warn", "cutover.backend is 'none'",
+                            "the app will have to be pointed at the new endpoint by hand")]
+        value = backend.read()
+    except Exception as exc:  # noqa: BLE001
+        return [Finding("cutover", "block", f"cannot read the app's config: {exc}",
+                        "fix the cutover settings or the worker's access to them")]
+    found = [Finding("cutover", "info", f"{backend.describe()} currently {redact(value)}")]
+    if plan.cutover.restart_containers:
+        from elasticache_migrate.cutover.restart import check_containers
+
+        try:
+            check_containers(plan)
+        except Exception as exc:  # noqa: BLE001
+            return found + [Finding("cutover", "block", f"cannot find the app containers to restart: {exc}",
+                                    "fix cutover.restart_containers / cutover.docker_host")]
+        found.append(Finding("cutover", "info", f"will restart {', '.join(plan.cutover.restart_containers)} "
+                             "after the switch"))
+    return found
