@@ -18,14 +18,18 @@
     ├── CutoverError                the app's config could not be switched (or restored)
     └── VerificationError           the target's data differs from the source
 
-Foreign errors (botocore ``ClientError``, ``redis.RedisError``, ``docker.errors.APIError``) are turned
-into these at one boundary, :func:`mapped`, always with ``raise ... from exc`` so nothing is hidden.
+Foreign errors are turned into these by class, each at the one seam that talks to that system
+(botocore/boto3: :func:`elasticache_migrate.aws.aws_errors`; redis-py, hiredis and sockets to a Redis:
+:func:`elasticache_migrate.source.connection.redis_errors`; the docker SDK:
+:func:`elasticache_migrate.containers.docker_errors`), through :func:`boundary`, always with
+``raise ... from exc`` so nothing is hidden. An exception no seam knows is a bug: it propagates as it is and
+is never retried.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 __all__ = [
     "MigrationError",
@@ -43,7 +47,8 @@ __all__ = [
     "ApprovalTimedOut",
     "CutoverError",
     "VerificationError",
-    "mapped",
+    "Translate",
+    "boundary",
     "is_retryable",
 ]
 
@@ -153,90 +158,40 @@ class VerificationError(MigrationError):
 
 
 def is_retryable(exc: BaseException) -> bool:
-    """True for I/O failures worth another try; False for anything a retry cannot fix."""
-    if isinstance(exc, MigrationError):
-        return exc.retryable
-    # Foreign errors that escaped mapping are I/O by nature (connection resets, throttling).
-    return not isinstance(exc, (ValueError, TypeError, KeyError, AttributeError))
+    """True only for a :class:`MigrationError` that says a retry can fix it (connection resets, throttling).
+
+    An exception no seam mapped is a bug, not something to retry.
+    """
+    return isinstance(exc, MigrationError) and exc.retryable
 
 
-_S3_REMEDIES = {
-    "NoSuchBucket": "create the bucket (same region as the target) or fix staging.bucket",
-    "AccessDenied": "give the caller s3:PutObject/GetObject/PutObjectAcl on the staging bucket",
-    "AccessControlListNotSupported": (
-        "the bucket has ACLs disabled (Object Ownership: BucketOwnerEnforced); set it to BucketOwnerPreferred "
-        "or use a staging bucket that allows ACLs"
-    ),
-    "PermanentRedirect": "the bucket is in another region: use a bucket in the target's region",
-    "AuthorizationHeaderMalformed": "the bucket is in another region: use a bucket in the target's region",
-    "InvalidAccessKeyId": "check the AWS credentials (AWS_PROFILE / AWS_ACCESS_KEY_ID) of the worker",
-    "ExpiredToken": "refresh the worker's AWS credentials",
-}
-_RETRYABLE_AWS_CODES = {
-    "Throttling", "ThrottlingException", "RequestLimitExceeded", "SlowDown", "InternalError",
-    "ServiceUnavailable", "RequestTimeout", "InternalFailure",
-}
+Translate = Callable[[Exception, str, type[MigrationError], str], "MigrationError | None"]
+"""A seam's class-to-class table as a function: (foreign exception, step, error class, message prefix) -> the
+MigrationError to raise, or None when the exception is not that seam's (it then propagates unchanged)."""
 
 
 @contextlib.contextmanager
-def mapped(step: str, error: type[MigrationError] = MigrationError, what: str = "") -> Iterator[None]:
-    """Turn foreign exceptions raised inside the block into ``error`` with a remedy.
+def boundary(translate: Translate, step: str, error: type[MigrationError], what: str = "") -> Iterator[None]:
+    """The one way a seam turns foreign exceptions raised inside the block into the error tree.
+
+    A :class:`MigrationError` passes through (its step filled in when missing); a foreign exception that
+    ``translate`` knows is raised as a MigrationError ``from`` it; anything else propagates as it is.
 
     Args:
+        translate: the seam's mapping (see :mod:`elasticache_migrate.aws`, :mod:`.containers`,
+            :mod:`.source.connection`).
         step: the flow step, named in the message.
-        error: the MigrationError subclass to raise.
+        error: the MigrationError subclass for failures the seam does not classify more precisely.
         what: a short description of the operation ("upload s3://b/k"), for the message.
     """
-    prefix = f"{what}: " if what else ""
     try:
         yield
     except MigrationError as exc:
         if exc.step is None:
             exc.step = step
         raise
-    except Exception as exc:  # noqa: BLE001 - this is the one mapping boundary
-        raise _translate(exc, step, error, prefix) from exc
-
-
-def _translate(exc: Exception, step: str, error: type[MigrationError], prefix: str) -> MigrationError:
-    """Build the MigrationError for one foreign exception."""
-    mod = type(exc).__module__
-    if mod.startswith("boto3"):
-        # boto3's transfer layer (upload_file) re-raises botocore's ClientError as S3UploadFailedError, keeping
-        # it only as the implicit context: classify by that error's code, or a SlowDown that outlasted
-        # botocore's own retries would count as final and the upload would never be retried.
-        inner = exc.__cause__ or exc.__context__
-        if isinstance(inner, Exception) and type(inner).__module__.startswith("botocore"):
-            return _translate(inner, step, error, prefix)
-    if mod.startswith("botocore"):
-        response = getattr(exc, "response", None) or {}
-        code = str(response.get("Error", {}).get("Code", type(exc).__name__))
-        msg = str(response.get("Error", {}).get("Message", exc))
-        retry = code in _RETRYABLE_AWS_CODES or type(exc).__name__ in {
-            "EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError"}
-        return error(f"{prefix}AWS said {code}: {msg}", remedy=_S3_REMEDIES.get(code), step=step,
-                     retryable=retry)
-    if mod.startswith("redis"):
-        name = type(exc).__name__
-        if name == "AuthenticationError" or "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
-            return SourceError(f"{prefix}Redis refused authentication ({exc})",
-                               remedy="set the password secret named in the plan (env var or Prefect Secret)",
-                               step=step, retryable=False)
-        retry = name in {"ConnectionError", "TimeoutError", "BusyLoadingError"}
-        return error(f"{prefix}Redis error {name}: {exc}", step=step, retryable=retry)
-    if mod.startswith("docker") or mod.startswith("requests"):
-        name = type(exc).__name__
-        if name == "NotFound":
-            return ExtractError(f"{prefix}Docker says not found: {exc}",
-                                remedy="check source.container (docker ps -a) and source.docker_host",
-                                step=step)
-        return error(f"{prefix}Docker engine error {name}: {exc}",
-                     remedy="check that the Docker engine at source.docker_host is running and reachable",
-                     step=step, retryable=True)
-    if isinstance(exc, (ConnectionError, TimeoutError)):
-        # A socket reset, refused or timed out (a server restarting, a network blip) is transient, whichever
-        # client raised it raw; other OSErrors (disk full, permission denied) are not.
-        return error(f"{prefix}{type(exc).__name__}: {exc}", step=step, retryable=True)
-    if isinstance(exc, OSError):
-        return error(f"{prefix}{type(exc).__name__}: {exc}", step=step, retryable=False)
-    return error(f"{prefix}{type(exc).__name__}: {exc}", step=step, retryable=False)
+    except Exception as exc:
+        mapped = translate(exc, step, error, f"{what}: " if what else "")
+        if mapped is None:
+            raise
+        raise mapped from exc

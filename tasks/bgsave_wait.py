@@ -3,41 +3,19 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from prefect import task
 
-from elasticache_migrate.errors import SnapshotError, SourceError, mapped
+from elasticache_migrate.errors import SnapshotError, SourceError
 from elasticache_migrate.journal import Journal
 from elasticache_migrate.plan import MigrationPlan
-from elasticache_migrate.source.connection import source_client
+from elasticache_migrate.source.connection import redis_errors, source_client
+from elasticache_migrate.state import Snapshot, info_int
 from tasks.log import run_logger
 from tasks.retry import IO_RETRIES
 
 __all__ = ["Snapshot", "info_int", "bgsave_finished", "bgsave_wait", "poll_delays", "wait_until_done"]
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """A finished BGSAVE."""
-
-    last_save_time: int          # LASTSAVE after our save (server clock, seconds)
-    rdb_saves: int | None        # INFO rdb_saves (7.0+), None on older servers
-    seconds: float               # how long the save took, seen from here
-    changes_since_save: int      # rdb_changes_since_last_save right after (0 when writes are paused)
-
-    @classmethod
-    def from_info(cls, info: dict[str, Any], seconds: float) -> Snapshot:
-        """The record of the last save as INFO persistence ``info`` reports it."""
-        return cls(last_save_time=int(info["rdb_last_save_time"]), rdb_saves=info_int(info, "rdb_saves"),
-                   seconds=round(seconds, 3), changes_since_save=int(info.get("rdb_changes_since_last_save", 0)))
-
-
-def info_int(info: dict[str, Any], key: str) -> int | None:
-    """An INFO field as an int, None when the server does not report it (e.g. rdb_saves before 7.0)."""
-    v = info.get(key)
-    return None if v is None else int(v)
 
 
 def bgsave_finished(before: dict[str, Any], info: dict[str, Any]) -> bool:
@@ -89,7 +67,7 @@ def bgsave_wait(plan: MigrationPlan, timeout_seconds: float = 3600) -> Snapshot:
     r = source_client(plan)
     t0 = time.monotonic()
     deadline = t0 + timeout_seconds
-    with mapped("bgsave-wait", SourceError, "source"):
+    with redis_errors("bgsave-wait", SourceError, "source"):
         while True:
             wait_until_done(r, "rdb_bgsave_in_progress", deadline, "a background save")
             before = r.info("persistence")
@@ -122,7 +100,7 @@ def bgsave_wait(plan: MigrationPlan, timeout_seconds: float = 3600) -> Snapshot:
     snap = Snapshot.from_info(info, time.monotonic() - t0)
     log.info("snapshot written in %.2fs (LASTSAVE %s, changes since: %s)", snap.seconds, snap.last_save_time,
              snap.changes_since_save)
-    Journal(plan.workdir).put("snapshot", asdict(snap))
+    Journal(plan.workdir).update(snapshot=snap)
     return snap
 
 

@@ -14,17 +14,18 @@ import os
 import shutil
 import tarfile
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from prefect import task
 
-from elasticache_migrate.errors import ExtractError, SourceError, mapped
+from elasticache_migrate.containers import docker_client, docker_errors
+from elasticache_migrate.errors import ExtractError, SourceError
 from elasticache_migrate.journal import Journal
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.rdb import Crc64Jones, RdbFormatError, read_header
 from elasticache_migrate.source.connection import source_client
+from elasticache_migrate.state import Extracted
 from tasks.log import run_logger
 from tasks.retry import IO_RETRIES
 
@@ -42,27 +43,6 @@ __all__ = [
 ]
 
 CHUNK = 1 << 20
-
-
-@dataclass(frozen=True)
-class Extracted:
-    """The RDB on local disk and what was learned reading it."""
-
-    path: str
-    size: int
-    sha256: str
-    crc64_stored: int
-    crc64_computed: int
-    rdb_version: int
-    magic: str
-    origin: str            # "container web-redis:/data/dump.rdb" / "host:/var/lib/redis/dump.rdb"
-
-    @property
-    def checksum_ok(self) -> bool | None:
-        """None when the file carries no checksum (``rdbchecksum no`` or RDB < 5)."""
-        if self.crc64_stored == 0 or (self.magic == "REDIS" and self.rdb_version < 5):
-            return None
-        return self.crc64_stored == self.crc64_computed
 
 
 class RdbSource(Protocol):
@@ -103,24 +83,22 @@ class DockerRdbSource:
     """The RDB inside a container, read through the Docker API (works on stopped containers and volumes)."""
 
     def __init__(self, container: str, docker_host: str | None = None) -> None:
-        import docker
-
         self.name = container
-        with mapped("extract", ExtractError, f"Docker engine {docker_host or '(default)'}"):
-            self.client = docker.DockerClient(base_url=docker_host) if docker_host else docker.from_env()
+        with docker_errors("extract", ExtractError, f"Docker engine {docker_host or '(default)'}"):
+            self.client = docker_client(docker_host)
             self.container = self.client.containers.get(container)
 
     def describe(self, path: str) -> str:
         return f"container {self.name}:{path}"
 
     def open(self, path: str) -> tuple[int | None, Iterator[bytes]]:
-        with mapped("extract", ExtractError, self.describe(path)):
+        with docker_errors("extract", ExtractError, self.describe(path)):
             stream, stat = self.container.get_archive(path, chunk_size=CHUNK)
         return (int(stat.get("size", 0)) or None), self._member(stream, path)
 
     def _member(self, stream: Iterable[bytes], path: str) -> Iterator[bytes]:
         """The bytes of the one file in the archive stream."""
-        with mapped("extract", ExtractError, self.describe(path)):
+        with docker_errors("extract", ExtractError, self.describe(path)):
             tar = tarfile.open(fileobj=io.BufferedReader(IterStream(stream), CHUNK), mode="r|")
             member = tar.next()
             if member is None or not member.isfile():
@@ -311,5 +289,5 @@ def extract(plan: MigrationPlan) -> Extracted:
     log.info("extracted %s: %s bytes, %s version %s, sha256 %s, CRC-64 %s", origin, result.size, result.magic,
              result.rdb_version, result.sha256[:16],
              {True: "ok", None: "absent (rdbchecksum no)", False: "BAD"}[result.checksum_ok])
-    Journal(plan.workdir).put("extracted", asdict(result))
+    Journal(plan.workdir).update(extracted=result)
     return result

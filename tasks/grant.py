@@ -12,8 +12,8 @@ from typing import Any
 
 from prefect import task
 
-from elasticache_migrate.aws import aws_client
-from elasticache_migrate.errors import GrantError, TransferError, mapped
+from elasticache_migrate.aws import aws_client, aws_errors
+from elasticache_migrate.errors import GrantError, TransferError
 from elasticache_migrate.plan import MigrationPlan
 from tasks.log import run_logger
 from tasks.retry import IO_RETRIES
@@ -173,7 +173,7 @@ def grant(plan: MigrationPlan, obj: StagedObject) -> str:
     s3 = aws_client(plan, "s3")
     region = plan.aws.region
     route = grant_route(region)
-    with mapped("grant", TransferError, obj.uri):
+    with aws_errors("grant", TransferError, obj.uri):
         if route == "policy":
             stmt = policy_statement(obj.bucket, obj.key, region, plan.migration_id)
             policy = _bucket_policy(s3, obj.bucket)

@@ -10,17 +10,17 @@ BGSAVE work. The values it replaces are kept in the journal and put back by :fun
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import httpx
 from prefect import task
 
-from elasticache_migrate.errors import QuiesceError, SourceError, mapped
+from elasticache_migrate.errors import QuiesceError, SourceError
 from elasticache_migrate.journal import Journal
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.secrets import resolve_secret
-from elasticache_migrate.source.connection import client_name, server_version, source_client
+from elasticache_migrate.source.connection import client_name, redis_errors, server_info, source_client
+from elasticache_migrate.state import PauseMode, QuiesceState, ServerInfo
 from tasks.log import run_logger
 from tasks.retry import IO_RETRIES
 
@@ -39,20 +39,7 @@ __all__ = [
 REFUSE_WRITES_REPLICAS = 1_000_000  # no source has this many replicas: every write gets NOREPLICAS
 
 
-@dataclass
-class QuiesceState:
-    """What quiesce changed, so unquiesce (or a later run) can undo exactly that."""
-
-    mode: str                               # "client-pause-write" | "refuse-writes"
-    paused_at: float
-    pause_expires_at: float | None          # None for refuse-writes (it does not expire)
-    saved_config: dict[str, str] = field(default_factory=dict)
-    config_names: dict[str, str] = field(default_factory=dict)
-    hook_called: bool = False
-    server: str = ""
-
-
-def pause_mode(version: tuple[int, int, int]) -> str:
+def pause_mode(version: tuple[int, int, int]) -> PauseMode:
     """How to stop writes on a server of this version (see the module docstring)."""
     return "client-pause-write" if version >= (6, 2, 0) else "refuse-writes"
 
@@ -132,38 +119,43 @@ def quiesce(plan: MigrationPlan) -> QuiesceState:
     """
     log = run_logger()
     journal = Journal(plan.workdir)
-    earlier = journal.get("quiesce")
+    earlier = journal.read().quiesce
     r = source_client(plan)
-    with mapped("quiesce", SourceError, "source"):
-        flavor, version = server_version(r)
-        server = f"{flavor} {'.'.join(map(str, version))}"
+    with redis_errors("quiesce", SourceError, "source"):
+        server = server_info(r)
         log.info("source is %s", server)
         hook = call_maintenance_hook(plan, True)
         if hook:
             log.info("maintenance hook switched on")
         if plan.quiesce.require_no_clients:
             _wait_for_clients_to_leave(plan, r, log)
-        mode = pause_mode(version)
-        now = time.time()
-        state = QuiesceState(mode=mode, paused_at=now, pause_expires_at=None, hook_called=hook, server=server)
-        if mode == "client-pause-write":
-            r.execute_command("CLIENT", "PAUSE", str(plan.quiesce.max_pause_seconds * 1000), "WRITE")
-            state.pause_expires_at = now + plan.quiesce.max_pause_seconds
-            log.info("writes paused (CLIENT PAUSE WRITE) for at most %ss", plan.quiesce.max_pause_seconds)
-        else:
-            prefix = "min-replicas" if version >= (5, 0, 0) else "min-slaves"
-            names = [f"{prefix}-to-write", f"{prefix}-max-lag"]
-            if earlier and earlier.get("mode") == "refuse-writes":
-                saved = earlier["saved_config"]  # a re-run: keep the values from before the first run
-            else:
-                saved = {n: _config_get(r, n) for n in names}
-            for k, v in refuse_writes_settings(version, saved).items():
-                r.config_set(k, v)
-            state.saved_config = saved
-            log.info("Redis %s has no CLIENT PAUSE WRITE: writes now refused with NOREPLICAS "
-                     "(min-slaves-to-write); previous values kept: %s", server, saved)
-    journal.put("quiesce", asdict(state))
+        state = _pause(plan, r, server, hook, earlier, log)
+    journal.update(quiesce=state)
     return state
+
+
+def _pause(plan: MigrationPlan, r: Any, server: ServerInfo, hook: bool, earlier: QuiesceState | None,
+           log: Any) -> QuiesceState:
+    """Pause the source's writes the way its version allows; the state says how, and what to restore."""
+    mode = pause_mode(server.version)
+    now = time.time()
+    if mode == "client-pause-write":
+        r.execute_command("CLIENT", "PAUSE", str(plan.quiesce.max_pause_seconds * 1000), "WRITE")
+        log.info("writes paused (CLIENT PAUSE WRITE) for at most %ss", plan.quiesce.max_pause_seconds)
+        return QuiesceState(mode=mode, paused_at=now, pause_expires_at=now + plan.quiesce.max_pause_seconds,
+                            server=server, hook_called=hook)
+    prefix = "min-replicas" if server.version >= (5, 0, 0) else "min-slaves"
+    names = [f"{prefix}-to-write", f"{prefix}-max-lag"]
+    if earlier and earlier.mode == "refuse-writes":
+        saved = earlier.saved_config  # a re-run: keep the values from before the first run
+    else:
+        saved = {n: _config_get(r, n) for n in names}
+    for k, v in refuse_writes_settings(server.version, saved).items():
+        r.config_set(k, v)
+    log.info("%s has no CLIENT PAUSE WRITE: writes now refused with NOREPLICAS "
+             "(min-slaves-to-write); previous values kept: %s", server, saved)
+    return QuiesceState(mode=mode, paused_at=now, pause_expires_at=None, server=server, saved_config=saved,
+                        hook_called=hook)
 
 
 def _config_get(r: Any, name: str) -> str:
@@ -206,23 +198,23 @@ def unquiesce(plan: MigrationPlan, state: QuiesceState | None = None) -> None:
     """
     log = run_logger()
     journal = Journal(plan.workdir)
-    data = asdict(state) if state else journal.get("quiesce")
-    if not data:
+    state = state or journal.read().quiesce
+    if state is None:
         log.info("nothing to unquiesce")
         return
     r = source_client(plan)
-    with mapped("unquiesce", SourceError, "source"):
-        if data["mode"] == "client-pause-write":
+    with redis_errors("unquiesce", SourceError, "source"):
+        if state.mode == "client-pause-write":
             r.execute_command("CLIENT", "UNPAUSE")
             log.info("source writes unpaused (CLIENT UNPAUSE)")
         else:
-            for k, v in data["saved_config"].items():
+            for k, v in state.saved_config.items():
                 r.config_set(k, v)
-            log.info("source accepts writes again; restored %s", data["saved_config"])
-    if data.get("hook_called"):
+            log.info("source accepts writes again; restored %s", state.saved_config)
+    if state.hook_called:
         call_maintenance_hook(plan, False)
         log.info("maintenance hook switched off")
-    journal.put("quiesce", None)
+    journal.update(quiesce=None)
 
 
 @task(name="finish-source", **IO_RETRIES)
@@ -235,7 +227,7 @@ def finish_source(plan: MigrationPlan, state: QuiesceState) -> str:
         unquiesce.fn(plan, state)
         return "old source unpaused (cutover.source_after_cutover=unpause)"
     r = source_client(plan)
-    with mapped("finish", SourceError, "source"):
+    with redis_errors("finish", SourceError, "source"):
         if state.mode == "client-pause-write":
             r.execute_command("CLIENT", "PAUSE", str(plan.quiesce.max_pause_seconds * 1000), "WRITE")
             msg = (f"old source keeps refusing writes for {plan.quiesce.max_pause_seconds}s more (CLIENT PAUSE "
@@ -243,6 +235,6 @@ def finish_source(plan: MigrationPlan, state: QuiesceState) -> str:
         else:
             msg = ("old source keeps refusing writes (min-slaves-to-write); restore with CONFIG SET "
                    + " ".join(f"{k} {v}" for k, v in state.saved_config.items()) + " if it is ever needed again")
-    Journal(plan.workdir).put("quiesce", None)
+    Journal(plan.workdir).update(quiesce=None)
     log.info(msg)
     return msg

@@ -12,6 +12,7 @@ twice.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,16 +21,15 @@ from typing import Any
 from prefect import task
 
 from elasticache_migrate.aws import aws_client
-from elasticache_migrate.errors import SourceError, mapped
+from elasticache_migrate.errors import SourceError
 from elasticache_migrate.journal import Journal
 from elasticache_migrate.plan import MigrationPlan
-from elasticache_migrate.source.connection import source_client
+from elasticache_migrate.source.connection import redis_errors, source_client
 from elasticache_migrate.source.replication import restore_sync_config
-from tasks.bgsave_wait import Snapshot
-from tasks.extract import Extracted
+from elasticache_migrate.state import Extracted, Snapshot, StagedObject
 from tasks.log import run_logger
 from tasks.retry import IO_RETRIES
-from tasks.upload import StagedObject, already_uploaded, sha_tag
+from tasks.upload import already_uploaded, sha_tag
 
 __all__ = ["Reuse", "snapshot_still_current", "reusable_snapshot"]
 
@@ -43,15 +43,15 @@ class Reuse:
     staged: StagedObject | None     # None: the upload must be (re)done from ``extracted.path``
 
 
-def snapshot_still_current(snap: dict[str, Any], info: dict[str, Any]) -> bool:
+def snapshot_still_current(snap: Snapshot, info: dict[str, Any]) -> bool:
     """Whether the source (INFO persistence now) is unchanged since the journal's snapshot."""
     if int(info.get("rdb_bgsave_in_progress", 0)):
         return False
-    if int(info.get("rdb_changes_since_last_save", 1)) != int(snap.get("changes_since_save", 0)):
+    if int(info.get("rdb_changes_since_last_save", 1)) != snap.changes_since_save:
         return False
-    if int(info.get("rdb_last_save_time", -1)) != int(snap["last_save_time"]):
+    if int(info.get("rdb_last_save_time", -1)) != snap.last_save_time:
         return False
-    saves, then = info.get("rdb_saves"), snap.get("rdb_saves")
+    saves, then = info.get("rdb_saves"), snap.rdb_saves
     return saves is None or then is None or int(saves) == int(then)
 
 
@@ -67,32 +67,31 @@ def _file_sha256(path: Path) -> str:
 def reusable_snapshot(plan: MigrationPlan) -> Reuse | None:
     """The earlier run's snapshot, if the source has not changed since and its copy is still at hand."""
     log = run_logger()
-    with mapped("reuse-snapshot", SourceError, "source"):
+    with redis_errors("reuse-snapshot", SourceError, "source"):
         restore_sync_config(plan, log=log)  # a run killed during SYNC's set-up may have left config changed
     j = Journal(plan.workdir).read()
-    snap, ex = j.get("snapshot"), j.get("extracted")
-    if not snap or not ex:
+    snap, extracted = j.snapshot, j.extracted
+    if not snap or not extracted:
         return None
-    with mapped("reuse-snapshot", SourceError, "source"):
+    with redis_errors("reuse-snapshot", SourceError, "source"):
         info = source_client(plan).info("persistence")
     if not snapshot_still_current(snap, info):
         log.info("the source changed since the earlier run's snapshot: taking a new one")
         return None
-    extracted = Extracted(**ex)
     staged = None
-    if j.get("staged"):
+    if j.staged:
         s3 = aws_client(plan, "s3")
         try:
             head = s3.head_object(Bucket=plan.staging.bucket, Key=plan.object_key)
         except Exception:  # noqa: BLE001 - gone or unreadable: upload again
             head = None
         if already_uploaded(head, extracted, sha_tag(s3, plan.staging.bucket, plan.object_key) if head else None):
-            staged = StagedObject(**{**j["staged"], "uploaded": False})
+            staged = dataclasses.replace(j.staged, uploaded=False)
     if staged is None:
         p = Path(extracted.path)
         if not (p.is_file() and p.stat().st_size == extracted.size and _file_sha256(p) == extracted.sha256):
             log.info("the earlier snapshot's copy is gone and it was not uploaded: taking a new snapshot")
             return None
-    log.info("resuming: the source is unchanged since the earlier snapshot (LASTSAVE %s); %s", snap["last_save_time"],
+    log.info("resuming: the source is unchanged since the earlier snapshot (LASTSAVE %s); %s", snap.last_save_time,
              f"reusing {staged.uri}" if staged else f"uploading {extracted.path} again")
-    return Reuse(Snapshot(**snap), extracted, staged)
+    return Reuse(snap, extracted, staged)

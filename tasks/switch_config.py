@@ -13,6 +13,7 @@ Backends: ``ssm`` (:mod:`.ssm`), ``secretsmanager`` (:mod:`.secretsmanager`), ``
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ from elasticache_migrate.errors import CutoverError
 from elasticache_migrate.journal import Journal
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.source.connection import Endpoint
+from elasticache_migrate.state import CutoverRecord
 from tasks.log import run_logger
 
 __all__ = ["Switched", "config_backend", "switch_config", "restore_config"]
@@ -81,20 +83,20 @@ def switch_config(plan: MigrationPlan, endpoint: Endpoint) -> Switched:
         return Switched("(none)", None, new, False)
     journal = Journal(plan.workdir)
     current = backend.read()
-    recorded = journal.get("cutover")
+    recorded = journal.read().cutover
     # A re-run after a crash: the journal knows the value from before the first switch.
-    rerun = bool(recorded) and current == recorded.get("new")
-    previous = recorded["previous"] if rerun else current
-    entry = {"where": backend.describe(), "previous": previous, "new": new,
-             "previous_state": recorded.get("previous_state") if rerun else _state(backend),
-             "restarted": bool(rerun and recorded.get("restarted"))}
-    journal.put("cutover", entry)
+    rerun = recorded is not None and current == recorded.new
+    entry = CutoverRecord(where=backend.describe(), previous=recorded.previous if recorded and rerun else current,
+                          new=new, previous_state=recorded.previous_state if recorded and rerun else _state(backend),
+                          restarted=bool(recorded and rerun and recorded.restarted))
+    previous = entry.previous
+    journal.update(cutover=entry)
     txn = get_transaction()
     if txn is not None:
         txn.set("cutover_plan", plan)
     if current == new:
         log.info("%s already holds %s: not writing it again", backend.describe(), redact(new))
-        if rerun and not entry["restarted"]:  # the earlier run wrote it but stopped before the restart
+        if rerun and not entry.restarted:  # the earlier run wrote it but stopped before the restart
             _restart(plan, journal, entry, log)
         return Switched(backend.describe(), previous, new, False)
     check_containers(plan)  # a missing container fails before the config changes
@@ -107,10 +109,10 @@ def switch_config(plan: MigrationPlan, endpoint: Endpoint) -> Switched:
     return Switched(backend.describe(), previous, new, True)
 
 
-def _restart(plan: MigrationPlan, journal: Journal, entry: dict[str, Any], log: Any) -> None:
+def _restart(plan: MigrationPlan, journal: Journal, entry: CutoverRecord, log: Any) -> None:
     """Restart the app containers (if any) and note it, so a re-run knows they run the new value."""
     if restart_containers(plan, log.info):
-        journal.put("cutover", {**entry, "restarted": True})
+        journal.update(cutover=dataclasses.replace(entry, restarted=True))
 
 
 @switch_config.on_rollback
@@ -124,20 +126,20 @@ def restore_config(plan: MigrationPlan) -> bool:
     """Put back the value switch-config replaced (from the journal), restart the app; True if restored."""
     log = run_logger()
     journal = Journal(plan.workdir)
-    recorded = journal.get("cutover")
+    recorded = journal.read().cutover
     backend = config_backend(plan)
     if not recorded or backend is None:
         return False
     current = backend.read()
-    if current == recorded["previous"]:
+    if current == recorded.previous:
         log.info("%s already holds the previous value", backend.describe())
-        if recorded.get("restarted"):  # the containers were restarted onto the new value: back to the old
+        if recorded.restarted:  # the containers were restarted onto the new value: back to the old
             restart_containers(plan, log.info)
     else:
-        if recorded.get("previous_state") and isinstance(backend, StatefulBackend):
-            backend.use_state(recorded["previous_state"])
-        backend.write(recorded["previous"])
-        log.warning("restored %s to %s", backend.describe(), redact(recorded["previous"]))
+        if recorded.previous_state and isinstance(backend, StatefulBackend):
+            backend.use_state(recorded.previous_state)
+        backend.write(recorded.previous)
+        log.warning("restored %s to %s", backend.describe(), redact(recorded.previous))
         restart_containers(plan, log.info)
-    journal.put("cutover", None)
+    journal.update(cutover=None)
     return True

@@ -19,17 +19,17 @@ import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from prefect import task
 
-from elasticache_migrate.aws import aws_client
-from elasticache_migrate.errors import QuiesceError, SnapshotError, SourceError, TransferError, mapped
+from elasticache_migrate.aws import aws_client, aws_errors
+from elasticache_migrate.errors import QuiesceError, SnapshotError, SourceError, TransferError
 from elasticache_migrate.journal import Journal
 from elasticache_migrate.plan import MigrationPlan
-from elasticache_migrate.source.connection import server_version, source_client
+from elasticache_migrate.source.connection import redis_errors, server_info, source_client
 from elasticache_migrate.source.replication import (
     SYNC_MIN_VERSION,
     read_sync_config,
@@ -41,11 +41,12 @@ from elasticache_migrate.source.replication import (
     synced_snapshot,
     tune_config,
 )
-from tasks.bgsave_wait import Snapshot, bgsave_wait, wait_until_done
-from tasks.extract import Extracted, RdbStreamCheck, rdb_path_on_server, rdb_source_for
+from elasticache_migrate.state import Extracted, Snapshot, StagedObject, SyncSource
+from tasks.bgsave_wait import bgsave_wait, wait_until_done
+from tasks.extract import RdbStreamCheck, rdb_path_on_server, rdb_source_for
 from tasks.log import run_logger
 from tasks.retry import IO_RETRIES
-from tasks.upload import StagedObject, stream_extra_args
+from tasks.upload import stream_extra_args
 
 __all__ = ["MiB", "part_plan", "TransferStats", "stream_upload", "extract_and_upload", "sync_and_upload"]
 
@@ -167,7 +168,7 @@ def stream_upload(plan: MigrationPlan, chunks: Iterable[Any], expected: int | No
         futures.append(pool.submit(send, len(futures) + 1, body))
 
     try:
-        with (mapped(step, TransferError, f"s3://{bucket}/{key}"), open(part_path, "wb") as out,
+        with (aws_errors(step, TransferError, f"s3://{bucket}/{key}"), open(part_path, "wb") as out,
               _Flusher(out.fileno()) as flusher):
             buf, filled = parts.take(), 0
             view = memoryview(buf)
@@ -246,9 +247,7 @@ def extract_and_upload(plan: MigrationPlan) -> tuple[Extracted, StagedObject]:
     log.info("streamed %s bytes in %.2fs (%.0f MB/s, %d parts): %s v%s, sha256 %s, CRC-64 %s", stats.bytes,
              stats.seconds, stats.mb_per_s, stats.parts, ex.magic, ex.rdb_version, ex.sha256[:16],
              {True: "ok", None: "absent", False: "BAD"}[ex.checksum_ok])
-    journal = Journal(plan.workdir)
-    journal.put("extracted", asdict(ex))
-    journal.put("staged", asdict(staged))
+    Journal(plan.workdir).update(extracted=ex, staged=staged)
     return ex, staged
 
 
@@ -259,14 +258,15 @@ def _still_paused(plan: MigrationPlan, journal: Journal, r: Any) -> None:
     Raises:
         QuiesceError: the source restarted; the run must quiesce again.
     """
-    quiesced, info = journal.get("quiesce"), r.info("server")
-    why = restarted_since_pause(quiesced, info, journal.get("sync-source"), time.time())
+    j, info = journal.read(), r.info("server")
+    quiesced = j.quiesce
+    why = restarted_since_pause(quiesced, info, j.sync_source, time.time())
     if why:
         raise QuiesceError(f"the source restarted after its writes were paused: {why}",
                            remedy="its pause ended with the process; run the migration again (same id): it pauses "
                            "writes again and snapshots after that", step="sync-upload")
     if quiesced:
-        journal.put("sync-source", {"paused_at": quiesced.get("paused_at"), "run_id": info.get("run_id")})
+        journal.update(sync_source=SyncSource(paused_at=quiesced.paused_at, run_id=info.get("run_id")))
 
 
 @task(name="sync-upload", **IO_RETRIES)
@@ -292,12 +292,11 @@ def sync_and_upload(plan: MigrationPlan) -> tuple[Snapshot, Extracted, StagedObj
     log = run_logger()
     auto = plan.staging.transfer == "auto"
     journal = Journal(plan.workdir)
-    journal.put("extracted", None)  # an earlier run's copy and object are not this snapshot's
-    journal.put("staged", None)
+    journal.update(extracted=None, staged=None)  # an earlier run's copy and object are not this snapshot's
     r = source_client(plan)
-    with mapped("sync-upload", SourceError, "source"):
-        flavor, version = server_version(r)
-        server = f"{flavor} {'.'.join(map(str, version))}"
+    with redis_errors("sync-upload", SourceError, "source"):
+        server = server_info(r)
+        version = server.version
         _still_paused(plan, journal, r)
         allowed, why = sync_permission(r, plan.source.redis.username)
         refused = (f"{server} has no REPLCONF rdb-only (7.0+)" if version < SYNC_MIN_VERSION
@@ -334,7 +333,7 @@ def sync_and_upload(plan: MigrationPlan) -> tuple[Snapshot, Extracted, StagedObj
                 return None
             raise
     finally:
-        with mapped("sync-upload", SourceError, "source"):
+        with redis_errors("sync-upload", SourceError, "source"):
             restore_sync_config(plan, r, log)  # already done when the master forked; this covers failures
     reply = stream.reply
     if strategy.at_risk and not presave and reply.framing != "disk":  # someone set repl-diskless-sync back meanwhile
@@ -349,13 +348,11 @@ def sync_and_upload(plan: MigrationPlan) -> tuple[Snapshot, Extracted, StagedObj
     plan.workdir.mkdir(parents=True, exist_ok=True)
     ex, staged, stats = stream_upload(plan, stream, reply.size or size_hint, plan.workdir / "dump.rdb", origin, log,
                                       step="sync-upload")
-    with mapped("sync-upload", SourceError, "source"):
+    with redis_errors("sync-upload", SourceError, "source"):
         after = r.info("persistence")
     snapshot = synced_snapshot(str(reply.framing), base, after, time.monotonic() - t0)
     log.info("synced %s bytes in %.2fs (%.0f MB/s, %d parts; the master's part %.2fs): %s v%s, sha256 %s, CRC-64 %s",
              stats.bytes, stats.seconds, stats.mb_per_s, stats.parts, stream.seconds, ex.magic, ex.rdb_version,
              ex.sha256[:16], {True: "ok", None: "absent", False: "BAD"}[ex.checksum_ok])
-    journal.put("extracted", asdict(ex))
-    journal.put("staged", asdict(staged))
-    journal.put("snapshot", asdict(snapshot))  # last: resume needs all three
+    journal.update(extracted=ex, staged=staged, snapshot=snapshot)  # together: resume needs all three
     return snapshot, ex, staged

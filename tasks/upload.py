@@ -6,17 +6,17 @@ again.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
 from prefect import task
 
-from elasticache_migrate.aws import aws_client
-from elasticache_migrate.errors import TransferError, mapped
+from elasticache_migrate.aws import NOT_FOUND_CODES, aws_client, aws_errors, error_code
+from elasticache_migrate.errors import TransferError
 from elasticache_migrate.journal import Journal
 from elasticache_migrate.plan import MigrationPlan
-from tasks.extract import Extracted
+from elasticache_migrate.state import Extracted, StagedObject, object_arn
 from tasks.log import run_logger
 from tasks.retry import IO_RETRIES
 
@@ -24,33 +24,6 @@ __all__ = ["StagedObject", "object_arn", "stream_extra_args", "upload_extra_args
            "transfer_config", "upload"]
 
 MiB = 1 << 20
-
-
-@dataclass(frozen=True)
-class StagedObject:
-    """The RDB in S3, as ElastiCache will read it."""
-
-    bucket: str
-    key: str
-    size: int
-    sha256: str
-    etag: str
-    rdb_version: int
-    magic: str
-    uploaded: bool        # False when an earlier run's identical object was reused
-
-    @property
-    def arn(self) -> str:
-        return object_arn(self.bucket, self.key)
-
-    @property
-    def uri(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
-
-
-def object_arn(bucket: str, key: str, partition: str = "aws") -> str:
-    """The SnapshotArns entry for an object (ElastiCache takes the S3 ARN)."""
-    return f"arn:{partition}:s3:::{bucket}/{key}"
 
 
 def stream_extra_args(plan: MigrationPlan, magic: str, rdb_version: int) -> dict[str, Any]:
@@ -99,9 +72,8 @@ def _head(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
     """head_object, or None if the object does not exist."""
     try:
         return dict(s3.head_object(Bucket=bucket, Key=key))
-    except Exception as exc:  # noqa: BLE001 - 404 means absent; anything else is re-raised
-        code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-        if code in {"404", "NoSuchKey", "NotFound"}:
+    except ClientError as exc:  # 404 means absent; anything else is re-raised
+        if error_code(exc) in NOT_FOUND_CODES:
             return None
         raise
 
@@ -116,14 +88,14 @@ def upload(plan: MigrationPlan, ex: Extracted) -> StagedObject:
     log = run_logger()
     s3 = aws_client(plan, "s3")
     bucket, key = plan.staging.bucket, plan.object_key
-    with mapped("upload", TransferError, f"s3://{bucket}/{key}"):
+    with aws_errors("upload", TransferError, f"s3://{bucket}/{key}"):
         head = _head(s3, bucket, key)
         if already_uploaded(head, ex, sha_tag(s3, bucket, key) if head else None):
             assert head is not None
             log.info("s3://%s/%s already holds this RDB (same size and SHA-256): not uploading again", bucket, key)
             staged = StagedObject(bucket, key, ex.size, ex.sha256, str(head.get("ETag", "")).strip('"'),
                                   ex.rdb_version, ex.magic, uploaded=False)
-            Journal(plan.workdir).put("staged", asdict(staged))
+            Journal(plan.workdir).update(staged=staged)
             return staged
         s3.upload_file(ex.path, bucket, key, ExtraArgs=upload_extra_args(plan, ex), Config=transfer_config(ex.size))
         head = _head(s3, bucket, key)
@@ -135,5 +107,5 @@ def upload(plan: MigrationPlan, ex: Extracted) -> StagedObject:
     log.info("uploaded %s bytes to s3://%s/%s (SSE %s)", ex.size, bucket, key, head.get("ServerSideEncryption"))
     staged = StagedObject(bucket, key, ex.size, ex.sha256, str(head.get("ETag", "")).strip('"'), ex.rdb_version,
                           ex.magic, uploaded=True)
-    Journal(plan.workdir).put("staged", asdict(staged))
+    Journal(plan.workdir).update(staged=staged)
     return staged

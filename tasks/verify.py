@@ -25,10 +25,10 @@ import hiredis
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from elasticache_migrate.errors import SourceError, VerificationError, mapped
+from elasticache_migrate.errors import SourceError, VerificationError
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.rdb.compat import parse_version
-from elasticache_migrate.source.connection import Endpoint, source_client, target_client
+from elasticache_migrate.source.connection import Endpoint, redis_errors, source_client, target_client
 from elasticache_migrate.source.resp import RawConnection, ReplyError, pack_per_key, raw_like
 from tasks.log import run_logger
 from tasks.retry import IO_RETRIES
@@ -562,7 +562,7 @@ def verify_endpoints(plan: MigrationPlan, endpoint: Endpoint, snapshot: Any | No
     t0 = time.monotonic()
     opts = plan.verify
     report = VerifyReport()
-    with (mapped("verify", SourceError, "verify"), ThreadPoolExecutor(1, thread_name_prefix="read-source") as p1,
+    with (redis_errors("verify", SourceError, "verify"), ThreadPoolExecutor(1, thread_name_prefix="read-source") as p1,
           ThreadPoolExecutor(1, thread_name_prefix="read-target") as p2):
         src0, tgt0 = source_client(plan), target_client(plan, endpoint)
         counts = keyspace_dbs(src0)

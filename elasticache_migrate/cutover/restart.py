@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from elasticache_migrate.errors import CutoverError, mapped
+from elasticache_migrate.containers import docker_client, docker_errors
+from elasticache_migrate.errors import CutoverError
 from elasticache_migrate.plan import MigrationPlan
 
 __all__ = ["check_containers", "restart_containers", "readiness", "docker_host"]
@@ -48,17 +49,15 @@ def readiness(state: dict[str, Any], started_before: str | None) -> str:
 
 
 def _client(plan: MigrationPlan) -> Any:
-    import docker
-
     host = docker_host(plan)
-    with mapped("switch-config", CutoverError, f"Docker engine {host or '(default)'}"):
-        return docker.DockerClient(base_url=host, timeout=60) if host else docker.from_env(timeout=60)
+    with docker_errors("switch-config", CutoverError, f"Docker engine {host or '(default)'}"):
+        return docker_client(host, timeout=60)
 
 
 def _get(client: Any, name: str, plan: MigrationPlan) -> Any:
     import docker.errors
 
-    with mapped("switch-config", CutoverError, f"container {name}"):
+    with docker_errors("switch-config", CutoverError, f"container {name}"):
         try:
             return client.containers.get(name)
         except docker.errors.NotFound as exc:
@@ -100,7 +99,7 @@ def restart_containers(plan: MigrationPlan, log: Callable[[str], Any] | None = N
         for name in names:
             container = _get(client, name, plan)
             before = container.attrs["State"].get("StartedAt")
-            with mapped("switch-config", CutoverError, f"restart container {name}"):
+            with docker_errors("switch-config", CutoverError, f"restart container {name}"):
                 container.restart(timeout=STOP_TIMEOUT_SECONDS)
             _wait_ready(container, name, before)
             if log:
@@ -113,7 +112,7 @@ def restart_containers(plan: MigrationPlan, log: Callable[[str], Any] | None = N
 def _wait_ready(container: Any, name: str, started_before: str | None) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while True:
-        with mapped("switch-config", CutoverError, f"container {name}"):
+        with docker_errors("switch-config", CutoverError, f"container {name}"):
             container.reload()
         verdict = readiness(container.attrs["State"], started_before)
         if verdict == "ready":

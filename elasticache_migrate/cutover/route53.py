@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from elasticache_migrate.aws import aws_client
-from elasticache_migrate.errors import CutoverError, mapped
+from elasticache_migrate.aws import aws_client, aws_errors
+from elasticache_migrate.errors import CutoverError
 from elasticache_migrate.plan import MigrationPlan
 
 __all__ = ["Route53Cname", "normalize_name", "cname_record", "change_batch"]
@@ -66,7 +66,7 @@ class Route53Cname:
         return f"route53:{self.zone_id}/{normalize_name(self.name)} CNAME"
 
     def _record(self) -> dict[str, Any] | None:
-        with mapped("switch-config", CutoverError, self.describe()):
+        with aws_errors("switch-config", CutoverError, self.describe()):
             got = self.r53.list_resource_record_sets(HostedZoneId=self.zone_id, StartRecordName=self.name,
                                                      StartRecordType="CNAME", MaxItems="10")
         try:
@@ -102,7 +102,7 @@ class Route53Cname:
             if restore and str(restore.get("target", "")).rstrip(".") == value:  # the old record, as it was
                 ttl, target = int(restore["ttl"]), str(restore["target"])
             batch = change_batch("UPSERT", self.name, target, ttl, self.comment)
-        with mapped("switch-config", CutoverError, self.describe()):
+        with aws_errors("switch-config", CutoverError, self.describe()):
             change = self.r53.change_resource_record_sets(HostedZoneId=self.zone_id, ChangeBatch=batch)
         self._wait(change["ChangeInfo"]["Id"])
 

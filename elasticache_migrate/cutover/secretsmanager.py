@@ -11,8 +11,8 @@ import json
 import re
 from typing import Any, NamedTuple
 
-from elasticache_migrate.aws import aws_client
-from elasticache_migrate.errors import CutoverError, mapped
+from elasticache_migrate.aws import aws_client, aws_errors
+from elasticache_migrate.errors import CutoverError
 from elasticache_migrate.plan import MigrationPlan
 
 __all__ = ["SecretField", "get_field", "set_field"]
@@ -152,7 +152,7 @@ class SecretField:
         return f"secretsmanager:{self.secret_id}#{self.field}"
 
     def _secret_string(self) -> str:
-        with mapped("switch-config", CutoverError, self.describe()):
+        with aws_errors("switch-config", CutoverError, self.describe()):
             try:
                 got = self.sm.get_secret_value(SecretId=self.secret_id)
             except self.sm.exceptions.ResourceNotFoundException as exc:
@@ -183,5 +183,5 @@ class SecretField:
             raise self._refuse(exc) from None
         if new == text:
             return
-        with mapped("switch-config", CutoverError, self.describe()):
+        with aws_errors("switch-config", CutoverError, self.describe()):
             self.sm.put_secret_value(SecretId=self.secret_id, SecretString=new)

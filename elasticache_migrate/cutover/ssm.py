@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from elasticache_migrate.aws import aws_client
-from elasticache_migrate.errors import CutoverError, mapped
+from elasticache_migrate.aws import aws_client, aws_errors
+from elasticache_migrate.errors import CutoverError
 from elasticache_migrate.plan import MigrationPlan
 
 __all__ = ["SsmParameter"]
@@ -24,7 +24,7 @@ class SsmParameter:
         return f"ssm:{self.name}"
 
     def read(self) -> str | None:
-        with mapped("switch-config", CutoverError, self.describe()):
+        with aws_errors("switch-config", CutoverError, self.describe()):
             try:
                 p = self.ssm.get_parameter(Name=self.name, WithDecryption=True)["Parameter"]
             except self.ssm.exceptions.ParameterNotFound:
@@ -33,7 +33,7 @@ class SsmParameter:
         return str(p["Value"])
 
     def write(self, value: str | None) -> None:
-        with mapped("switch-config", CutoverError, self.describe()):
+        with aws_errors("switch-config", CutoverError, self.describe()):
             if value is None:
                 try:
                     self.ssm.delete_parameter(Name=self.name)

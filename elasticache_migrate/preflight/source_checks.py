@@ -8,7 +8,7 @@ from typing import Any
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.preflight.findings import Finding
 from elasticache_migrate.rdb.compat import rdb_version_written_by
-from elasticache_migrate.source.connection import server_version, source_client
+from elasticache_migrate.source.connection import server_info, source_client
 from elasticache_migrate.source.replication import (
     SYNC_MIN_VERSION,
     read_sync_config,
@@ -40,7 +40,8 @@ def source_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[Finding]
     try:
         r = source_client(plan, timeout=10)
         r.ping()
-        flavor, version = server_version(r)
+        server = server_info(r)
+        flavor, version = server.flavor, server.version
         info = r.info()
     except Exception as exc:  # noqa: BLE001 - any failure is the finding
         return [Finding("source", "block", f"cannot reach the source {where}: {type(exc).__name__}: {exc}",
@@ -75,7 +76,7 @@ def source_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[Finding]
     if save == "":
         out.append(Finding("source", "info", "automatic RDB saves are off (save \"\"); BGSAVE still works"))
     if _cfg(r, "dir") is None and not plan.source.rdb_path:
-        mode = transfer_mode(plan.staging.transfer, f"{flavor} {v}")
+        mode = transfer_mode(plan.staging.transfer, server)
         if mode != "sync":
             out.append(Finding("source", "block", "CONFIG GET dir is refused: the RDB's location is unknown",
                                "set source.rdb_path to the RDB's path"))

@@ -1,30 +1,23 @@
-"""Build redis-py clients for the source and the target from the plan plus run-time secrets."""
+"""The source-Redis seam: redis-py clients for the source and the target from the plan plus run-time secrets, and
+Redis client exceptions mapped by class to the error tree."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+from collections.abc import Iterator
 
+import hiredis
 import redis
+import redis.exceptions
 from redis.sentinel import Sentinel
 
-from elasticache_migrate.errors import SourceError, mapped
+from elasticache_migrate.errors import MigrationError, SourceError, boundary
 from elasticache_migrate.plan import MigrationPlan, RedisConnection
 from elasticache_migrate.secrets import resolve_secret
+from elasticache_migrate.state import Endpoint, ServerInfo
 
-__all__ = ["Endpoint", "client_name", "redis_client", "source_client", "target_client", "server_version"]
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Where a Redis server answers."""
-
-    host: str
-    port: int
-    tls: bool = False
-
-    def url(self) -> str:
-        """redis://host:port (no credentials, safe to log)."""
-        return f"{'rediss' if self.tls else 'redis'}://{self.host}:{self.port}"
+__all__ = ["Endpoint", "client_name", "redis_client", "source_client", "target_client", "server_info", "redis_errors",
+           "translate_redis"]
 
 
 def client_name(migration_id: str) -> str:
@@ -46,7 +39,7 @@ def redis_client(host: str, port: int, *, tls: bool = False, username: str | Non
 
 def _resolve_master(conn: RedisConnection, password: str | None) -> tuple[str, int]:
     """Ask Sentinel for the current master's address."""
-    with mapped("connect", SourceError, f"Sentinel {conn.host}:{conn.port}"):
+    with redis_errors("connect", SourceError, f"Sentinel {conn.host}:{conn.port}"):
         sentinel = Sentinel([(conn.host, conn.port)], socket_timeout=5, protocol=2)
         addr = sentinel.discover_master(conn.sentinel_master)
     return str(addr[0]), int(addr[1])
@@ -70,17 +63,37 @@ def target_client(plan: MigrationPlan, endpoint: Endpoint, *, db: int = 0, timeo
                         name=client_name(plan.migration_id), db=db, timeout=timeout)
 
 
-def server_version(client: redis.Redis) -> tuple[str, tuple[int, int, int]]:
-    """(flavor, version) of a server from INFO server: ('valkey', (8, 1, 8)) or ('redis', (7, 0, 15))."""
-    info = client.info("server")
-    flavor = "valkey" if "valkey_version" in info else "redis"
-    raw = str(info.get("redis_version", "0.0.0"))
-    if flavor == "valkey":
-        raw = str(info.get("valkey_version", raw))
-    return flavor, version_tuple(raw)
+def server_info(client: redis.Redis) -> ServerInfo:
+    """Which server ``client`` talks to, from INFO server."""
+    return ServerInfo.from_info(client.info("server"))
 
 
-def version_tuple(raw: str) -> tuple[int, int, int]:
-    """(7, 0, 15) from '7.0.15'; missing parts are 0 ('7.0' → (7, 0, 0))."""
-    nums = [int(x) for x in raw.split(".")[:3] if x.isdigit()] + [0, 0, 0]
-    return nums[0], nums[1], nums[2]
+def translate_redis(exc: Exception, step: str, error: type[MigrationError], prefix: str) -> MigrationError | None:
+    """redis-py, hiredis and socket exceptions of a Redis connection → the error tree, by class.
+
+    redis-py already turns the server's error codes into classes (``WRONGPASS``/``NOAUTH`` →
+    ``AuthenticationError``, ``NOPERM`` → ``NoPermissionError``, ``LOADING`` → ``BusyLoadingError``, …).
+    """
+    if isinstance(exc, redis.AuthenticationError):
+        return SourceError(f"{prefix}Redis refused authentication ({exc})", step=step, retryable=False,
+                           remedy="set the password secret named in the plan (env var or Prefect Secret)")
+    if isinstance(exc, redis.exceptions.NoPermissionError):
+        return error(f"{prefix}the Redis user may not run this command: {exc}", step=step, retryable=False,
+                     remedy="grant the command to the plan's ACL user (ACL SETUSER …), see the README")
+    if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):  # BusyLoadingError is a ConnectionError
+        return error(f"{prefix}Redis error {type(exc).__name__}: {exc}", step=step, retryable=True)
+    if isinstance(exc, (redis.RedisError, hiredis.ReplyError, hiredis.ProtocolError)):
+        return error(f"{prefix}Redis error {type(exc).__name__}: {exc}", step=step, retryable=False)
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        # a socket reset, refused or timed out (a server restarting, a network blip): transient
+        return error(f"{prefix}{type(exc).__name__}: {exc}", step=step, retryable=True)
+    if isinstance(exc, OSError):  # TLS failures, unreachable networks: not fixed by trying again at once
+        return error(f"{prefix}{type(exc).__name__}: {exc}", step=step, retryable=False)
+    return None
+
+
+@contextlib.contextmanager
+def redis_errors(step: str, error: type[MigrationError] = SourceError, what: str = "") -> Iterator[None]:
+    """Map Redis client exceptions raised inside the block to ``error`` (see :func:`translate_redis`)."""
+    with boundary(translate_redis, step, error, what):
+        yield

@@ -47,8 +47,7 @@ import hiredis
 
 from elasticache_migrate.errors import MigrationError, SnapshotError, SourceError
 from elasticache_migrate.journal import Journal
-from elasticache_migrate.source.connection import version_tuple
-from tasks.bgsave_wait import Snapshot, info_int
+from elasticache_migrate.state import QuiesceState, ServerInfo, Snapshot, SyncSource, info_int
 
 __all__ = [
     "CHUNK",
@@ -62,7 +61,6 @@ __all__ = [
     "handshake_commands",
     "refusal",
     "transfer_mode",
-    "parse_server",
     "sync_strategy",
     "synced_snapshot",
     "restarted_since_pause",
@@ -81,7 +79,6 @@ EOF_MARK_LEN = 40                 # CONFIG_RUN_ID_SIZE: the diskless end mark is
 SYNC_MIN_VERSION = (7, 0, 0)      # REPLCONF rdb-only
 SYNC_CONFIG = ("repl-diskless-sync", "repl-diskless-sync-delay", "save")
 _MAX_LINE = 1024                  # a reply line longer than this is not the protocol we speak
-_JOURNAL_KEY = "sync-config"      # config values tune_config replaced, until they are put back
 
 
 def encode_command(*args: str | bytes) -> bytes:
@@ -252,22 +249,14 @@ def refusal(command: str, text: str, user: str | None = None) -> MigrationError:
                          step="sync", retryable=False)
 
 
-def parse_server(server: str) -> tuple[str, tuple[int, int, int]]:
-    """('redis', (7, 0, 15)) from quiesce's ``"redis 7.0.15"``; ('', (0, 0, 0)) when unreadable."""
-    parts = server.split()
-    if len(parts) != 2:
-        return "", (0, 0, 0)
-    return parts[0], version_tuple(parts[1])
-
-
-def transfer_mode(setting: str, server: str) -> str:
+def transfer_mode(setting: str, server: ServerInfo) -> str:
     """The data path for this run: ``auto`` is ``sync`` on a source >= 7.0 (rdb-only), ``staged`` before it.
 
     ``sync`` is kept as asked for any version; the task refuses an older source with a clear error.
     """
     if setting != "auto":
         return setting
-    return "sync" if parse_server(server)[1] >= SYNC_MIN_VERSION else "staged"
+    return "sync" if server.version >= SYNC_MIN_VERSION else "staged"
 
 
 @dataclass(frozen=True)
@@ -312,7 +301,7 @@ def sync_strategy(changes: int, config: dict[str, str | None]) -> SyncStrategy:
     return SyncStrategy(at_risk=at_risk, presave=at_risk and diskless is None, tune=tune, why=why)
 
 
-def restarted_since_pause(quiesced: dict[str, Any] | None, server: dict[str, Any], seen: dict[str, Any] | None,
+def restarted_since_pause(quiesced: QuiesceState | None, server: dict[str, Any], seen: SyncSource | None,
                           now: float) -> str | None:
     """Why the source has evidently restarted since quiesce paused its writes (the pause died with the process), or
     None. ``quiesced`` is quiesce's journal entry, ``server`` INFO server now, ``seen`` what an earlier attempt of
@@ -320,9 +309,9 @@ def restarted_since_pause(quiesced: dict[str, Any] | None, server: dict[str, Any
     by an uptime shorter than the time since the pause (2 s of slack for clocks and rounding)."""
     if not quiesced:
         return None
-    paused_at, run_id = float(quiesced.get("paused_at", 0)), str(server.get("run_id", ""))
-    if seen and float(seen.get("paused_at", -1)) == paused_at and seen.get("run_id") not in (None, run_id):
-        return f"its run_id changed since this run's first look ({seen['run_id'][:8]}… → {run_id[:8]}…)"
+    paused_at, run_id = quiesced.paused_at, str(server.get("run_id", ""))
+    if seen and seen.paused_at == paused_at and seen.run_id not in (None, run_id):
+        return f"its run_id changed since this run's first look ({str(seen.run_id)[:8]}… → {run_id[:8]}…)"
     uptime = int(server.get("uptime_in_seconds", 1 << 62))
     if uptime < now - paused_at - 2:
         return f"it has been up {uptime}s, writes were paused {now - paused_at:.0f}s ago"
@@ -404,15 +393,15 @@ def tune_config(plan: Any, r: Any, tune: dict[str, str], log: Any) -> dict[str, 
     if not saved:
         return {}
     journal = Journal(plan.workdir)
-    earlier = journal.get(_JOURNAL_KEY) or {}
-    journal.put(_JOURNAL_KEY, {**saved, **earlier})  # a crashed run's originals win
+    earlier = journal.read().sync_config or {}
+    journal.update(sync_config={**saved, **earlier})  # a crashed run's originals win
     try:
         for k in saved:
             r.config_set(k, tune[k])
     except Exception as exc:  # noqa: BLE001 - not granted: handled by the caller (slower, or a BGSAVE first)
         log.warning("CONFIG SET %s refused (%s): going on without it", " ".join(f"{k} {v}" for k, v in tune.items()),
                     exc)
-        journal.put(_JOURNAL_KEY, earlier or None)  # nothing was changed
+        journal.update(sync_config=earlier or None)  # nothing was changed
         return {}
     log.info("for the transfer: CONFIG SET %s (was %s; put back as soon as the master answers SYNC)",
              " ".join(f"{k} {v}" for k, v in tune.items()), saved)
@@ -422,7 +411,7 @@ def tune_config(plan: Any, r: Any, tune: dict[str, str], log: Any) -> dict[str, 
 def restore_sync_config(plan: Any, r: Any = None, log: Any = None) -> dict[str, str]:
     """Put back what :func:`tune_config` changed (also after a crash: it is in the journal); returns it."""
     journal = Journal(plan.workdir)
-    saved = journal.get(_JOURNAL_KEY) or {}
+    saved = journal.read().sync_config or {}
     if not saved:
         return {}
     if r is None:
@@ -431,7 +420,7 @@ def restore_sync_config(plan: Any, r: Any = None, log: Any = None) -> dict[str, 
         r = source_client(plan)
     for k, v in saved.items():
         r.config_set(k, v)
-    journal.put(_JOURNAL_KEY, None)
+    journal.update(sync_config=None)
     if log is not None:
         log.info("source config restored: %s", " ".join(f"{k} {v}" for k, v in saved.items()))
     return dict(saved)

@@ -10,8 +10,8 @@ from typing import Any
 
 from botocore.exceptions import WaiterError
 
-from elasticache_migrate.aws import aws_client
-from elasticache_migrate.errors import ProvisioningError, mapped
+from elasticache_migrate.aws import aws_client, aws_errors
+from elasticache_migrate.errors import ProvisioningError
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.rdb.compat import parse_version
 from elasticache_migrate.secrets import resolve_secret
@@ -142,7 +142,7 @@ class ElastiCacheTarget:
     def create(self, plan: MigrationPlan, obj: StagedObject, log: Any) -> TargetHandle:
         ec = aws_client(plan, "elasticache")
         gid = plan.target.replication_group_id
-        with mapped("create", ProvisioningError, f"replication group {gid}"):
+        with aws_errors("create", ProvisioningError, f"replication group {gid}"):
             existing = self._describe(ec, gid)
             if existing is not None:
                 tags = self._tags(ec, existing)
@@ -172,7 +172,7 @@ class ElastiCacheTarget:
     def delete(self, plan: MigrationPlan, handle: TargetHandle, log: Any) -> None:
         """Delete the replication group (no final snapshot: the source still has the data)."""
         ec = aws_client(plan, "elasticache")
-        with mapped("delete-target", ProvisioningError, f"replication group {handle.id}"):
+        with aws_errors("delete-target", ProvisioningError, f"replication group {handle.id}"):
             ec.delete_replication_group(ReplicationGroupId=handle.id, RetainPrimaryCluster=False)
         log.warning("deleting replication group %s (target.delete_on_rollback)", handle.id)
 
@@ -183,7 +183,7 @@ class ElastiCacheTarget:
         delay, attempts = plan.target.wait_delay_seconds, plan.target.wait_max_attempts
         last_status = None
         t0 = time.monotonic()
-        with mapped("wait-available", ProvisioningError, f"replication group {handle.id}"):
+        with aws_errors("wait-available", ProvisioningError, f"replication group {handle.id}"):
             for attempt in range(1, attempts + 1):
                 try:
                     waiter.wait(ReplicationGroupId=handle.id, WaiterConfig={"Delay": delay, "MaxAttempts": 1})

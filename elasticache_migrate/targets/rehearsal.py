@@ -7,18 +7,20 @@ engine line. If that server cannot load the RDB, the rehearsal fails as the real
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
-from elasticache_migrate.aws import aws_client
-from elasticache_migrate.errors import GrantError, ProvisioningError, mapped
+from elasticache_migrate.aws import aws_client, aws_errors
+from elasticache_migrate.errors import GrantError, ProvisioningError
 from elasticache_migrate.journal import Journal
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.rdb.compat import parse_version
-from elasticache_migrate.source.connection import Endpoint, redis_client
+from elasticache_migrate.source.connection import Endpoint, redis_client, redis_errors
+from elasticache_migrate.state import RehearsalRecord
 from elasticache_migrate.testing.binaries import ServerBinary, find_binary
 from elasticache_migrate.testing.localredis import LocalRedisServer
 from tasks.create import TargetHandle
@@ -78,30 +80,31 @@ class RehearsalTarget:
 
     def create(self, plan: MigrationPlan, obj: StagedObject, log: Any) -> TargetHandle:
         journal = Journal(plan.workdir)
-        earlier = journal.get("rehearsal")
+        j = journal.read()
+        earlier = j.rehearsal
         if earlier and _alive(earlier):
-            if earlier.get("seeded_from") == obj.sha256:
-                log.info("adopting rehearsal target made by an earlier run (pid %s, port %s)", earlier["pid"],
-                         earlier["port"])
+            if earlier.seeded_from == obj.sha256:
+                log.info("adopting rehearsal target made by an earlier run (pid %s, port %s)", earlier.pid,
+                         earlier.port)
                 return TargetHandle(kind=self.kind, id=plan.target.replication_group_id, adopted=True,
-                                    detail=earlier)
+                                    detail=dataclasses.asdict(earlier))
             # Seeded from an older snapshot (the source changed since, e.g. it served the app again after a
             # rollback): adopting it would fail verify on every key written since. Replace it, unless the app
             # was switched to it and may have written there.
-            if journal.get("cutover"):
+            if j.cutover:
                 raise ProvisioningError(
-                    f"the rehearsal target at 127.0.0.1:{earlier['port']} (pid {earlier['pid']}) holds an older "
+                    f"the rehearsal target at 127.0.0.1:{earlier.port} (pid {earlier.pid}) holds an older "
                     "snapshot, and the app's config was switched to it", step="create",
                     remedy="it may hold the app's writes: inspect it, stop it yourself if it is to be replaced "
                     "(redis-cli -p PORT shutdown nosave), then re-run")
             log.warning("the rehearsal target of an earlier run (pid %s) holds an older snapshot: stopping it, "
-                        "seeding a new one from %s", earlier["pid"], obj.uri)
+                        "seeding a new one from %s", earlier.pid, obj.uri)
             stop_rehearsal_target(plan.workdir)
         binary = self._binary(plan)
         s3 = aws_client(plan, "s3")
         home = plan.workdir / "rehearsal-target"
         home.mkdir(parents=True, exist_ok=True)
-        with mapped("create", ProvisioningError, obj.uri):
+        with aws_errors("create", ProvisioningError, obj.uri):
             self._check_readable_by_elasticache(plan, s3, obj)
             log.info("rehearsal: %s is readable by ElastiCache (grant, SSE-S3, key); downloading it", obj.uri)
             s3.download_file(obj.bucket, obj.key, str(home / "dump.rdb"))
@@ -116,10 +119,12 @@ class RehearsalTarget:
                 f"the rehearsal {binary.flavor} {binary.version} could not load the RDB: {exc}",
                 remedy="ElastiCache would fail the same way (restore-failed): pick an engine version that loads "
                 "this RDB version", step="create") from exc
-        detail = {"pid": server.pid, "port": server.port, "binary": binary.name, "version": binary.version,
-                  "workdir": str(home), "seeded_from": obj.sha256}
-        journal.put("rehearsal", detail)
-        return TargetHandle(kind=self.kind, id=plan.target.replication_group_id, adopted=False, detail=detail)
+        assert server.pid is not None
+        record = RehearsalRecord(pid=server.pid, port=server.port, binary=binary.name, version=binary.version,
+                                 workdir=str(home), seeded_from=obj.sha256)
+        journal.update(rehearsal=record)
+        return TargetHandle(kind=self.kind, id=plan.target.replication_group_id, adopted=False,
+                            detail=dataclasses.asdict(record))
 
     def delete(self, plan: MigrationPlan, handle: TargetHandle, log: Any) -> None:
         """Stop the rehearsal server."""
@@ -131,7 +136,7 @@ class RehearsalTarget:
         ep = Endpoint("127.0.0.1", int(handle.detail["port"]), False)
         r = redis_client(ep.host, ep.port)
         deadline = time.monotonic() + plan.target.wait_delay_seconds * plan.target.wait_max_attempts
-        with mapped("wait-available", ProvisioningError, ep.url()):
+        with redis_errors("wait-available", ProvisioningError, ep.url()):
             while True:
                 try:
                     if int(r.info("persistence").get("loading", 0)) == 0:
@@ -147,11 +152,11 @@ class RehearsalTarget:
         return ep
 
 
-def _alive(detail: dict[str, Any]) -> bool:
+def _alive(record: RehearsalRecord) -> bool:
     """Whether the recorded rehearsal server still runs and answers."""
     try:
-        os.kill(int(detail["pid"]), 0)
-        return bool(redis_client("127.0.0.1", int(detail["port"]), timeout=2).ping())
+        os.kill(record.pid, 0)
+        return bool(redis_client("127.0.0.1", record.port, timeout=2).ping())
     except Exception:  # noqa: BLE001 - any failure means not usable
         return False
 
@@ -159,23 +164,23 @@ def _alive(detail: dict[str, Any]) -> bool:
 def stop_rehearsal_target(workdir: Path) -> bool:
     """Stop the rehearsal server recorded in a migration's journal; True if one was stopped."""
     journal = Journal(workdir)
-    detail = journal.get("rehearsal")
+    detail = journal.read().rehearsal
     if not detail:
         return False
     try:
-        redis_client("127.0.0.1", int(detail["port"]), timeout=2).shutdown(nosave=True)
+        redis_client("127.0.0.1", detail.port, timeout=2).shutdown(nosave=True)
     except Exception:  # noqa: BLE001 - already gone, or shutdown closes the connection
         pass
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
-            os.waitpid(int(detail["pid"]), os.WNOHANG)  # reap it if it was our child
+            os.waitpid(detail.pid, os.WNOHANG)  # reap it if it was our child
         except ChildProcessError:
             pass
         try:
-            os.kill(int(detail["pid"]), 0)
+            os.kill(detail.pid, 0)
         except ProcessLookupError:
             break
         time.sleep(0.1)
-    journal.put("rehearsal", None)
+    journal.update(rehearsal=None)
     return True

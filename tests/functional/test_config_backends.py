@@ -15,6 +15,7 @@ name, which Route 53 refuses (InvalidChangeBatch, mapped to a CutoverError with 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -335,7 +336,7 @@ def test_failure_after_switch_in_transaction_restores_exactly(kind: str, old: st
     assert s.raw() == before_raw                                 # exactly what was there (or nothing)
     assert s.app_value() == before_value
     assert (before_value is None) == (old is None)
-    assert Journal(plan.workdir).get("cutover") is None          # nothing left to restore
+    assert Journal(plan.workdir).read().cutover is None          # nothing left to restore
 
 
 # ---- backend-specific outcomes ------------------------------------------------------------------------------
@@ -502,7 +503,9 @@ def test_app_container_restarted_after_switch_and_after_rollback(app_container: 
     assert not again.changed and _state(container)[0] == started1
 
     journal = Journal(plan.workdir)                         # as if the first run had died before the restart:
-    journal.put("cutover", {**journal.get("cutover"), "restarted": False})
+    recorded = journal.read().cutover
+    assert recorded is not None
+    journal.update(cutover=dataclasses.replace(recorded, restarted=False))
     inode = env.stat().st_ino
     assert not switch_flow(plan, NEW).changed               # the re-run restarts the app, writes nothing
     started1b = _state(container)[0]

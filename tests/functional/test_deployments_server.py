@@ -189,12 +189,12 @@ def test_operator_runs_on_demand_from_the_ui_and_approves_in_the_resume_form(
             assert run.parameters.get("plan_only", False) is False, run.parameters
         assert wait_for_log(server, run_id, "cutover APPROVED by ui-tester: checked the verify result in the UI"), \
             context()
-        target = Journal(plan.workdir).get("rehearsal")
-        assert target and target["port"] != source.port
+        target = Journal(plan.workdir).read().rehearsal
+        assert target and target.port != source.port
         text = app_env.read_text()
-        assert f"REDIS_URL=redis://127.0.0.1:{target['port']}/0" in text, text
+        assert f"REDIS_URL=redis://127.0.0.1:{target.port}/0" in text, text
         assert f":{source.port}/" not in text and "APP_ENV=production" in text, text
-        t = redis.Redis(host="127.0.0.1", port=int(target["port"]))
+        t = redis.Redis(host="127.0.0.1", port=int(target.port))
         try:
             assert contents(t) == expected
         finally:

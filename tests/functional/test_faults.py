@@ -402,8 +402,8 @@ def test_process_killed_during_upload_resumes_to_a_verified_cutover(
         s3_proxy.pass_all()                # the held request is dropped unanswered; everything else passes now
 
         journal = Journal(plan.workdir).read()
-        assert ("snapshot" in journal) is (transfer != "sync") and "staged" not in journal, journal.keys()
-        assert ("extracted" in journal) is (transfer == "staged")
+        assert (journal.snapshot is not None) is (transfer != "sync") and journal.staged is None, journal
+        assert (journal.extracted is not None) is (transfer == "staged")
         assert not s3.list_objects_v2(Bucket=bucket).get("Contents")   # nothing visible in S3
         saves_before = _persistence(source.port)["rdb_saves"]
         seen_before = len(s3_proxy.seen)
@@ -412,17 +412,17 @@ def test_process_killed_during_upload_resumes_to_a_verified_cutover(
         assert state.is_completed(), state.message
         result = state.result()
 
-        extracted = Journal(plan.workdir).get("extracted")
-        assert _sha256(Path(extracted["path"])) == extracted["sha256"] == result["rdb"]["sha256"]
-        assert _object_sha256(s3, bucket, plan.object_key) == extracted["sha256"]
+        extracted = Journal(plan.workdir).read().extracted
+        assert _sha256(Path(extracted.path)) == extracted.sha256 == result["rdb"]["sha256"]
+        assert _object_sha256(s3, bucket, plan.object_key) == extracted.sha256
         assert len(s3_proxy.object_puts(plan.object_key, since=seen_before)) == 1   # the data sent once (1 part)
-        target = Journal(plan.workdir).get("rehearsal")
-        assert _rehearsal_pids(plan) == [target["pid"]]                     # exactly one rehearsal target
-        assert _redis_url(app_env) == f"redis://127.0.0.1:{target['port']}/0"
+        target = Journal(plan.workdir).read().rehearsal
+        assert _rehearsal_pids(plan) == [target.pid]                     # exactly one rehearsal target
+        assert _redis_url(app_env) == f"redis://127.0.0.1:{target.port}/0"
         assert result["keys_verified"] == sum(keys.values())
         new_snapshots = _persistence(source.port)["rdb_saves"] - saves_before
         assert new_snapshots == {"staged": 0, "stream": 1, "sync": 0}[transfer], new_snapshots
-        assert extracted["origin"].endswith("diskless)") is (transfer == "sync")   # sync: snapshotted again
+        assert extracted.origin.endswith("diskless)") is (transfer == "sync")   # sync: snapshotted again
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -449,7 +449,7 @@ def test_process_killed_while_paused_for_approval_adopts_everything(
     orphan = None
     try:
         orphan = _paused_run(plan.migration_id, timeout=120)
-        target_before = Journal(plan.workdir).get("rehearsal")
+        target_before = Journal(plan.workdir).read().rehearsal
         assert len(s3_proxy.object_puts(plan.object_key)) == 1
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
@@ -465,9 +465,9 @@ def test_process_killed_while_paused_for_approval_adopts_everything(
 
         assert _persistence(source.port)["rdb_saves"] == saves_before               # no second snapshot
         assert s3_proxy.object_puts(plan.object_key, since=seen_before) == []       # no second upload
-        target = Journal(plan.workdir).get("rehearsal")
-        assert target["pid"] == target_before["pid"] and _rehearsal_pids(plan) == [target["pid"]]  # adopted
-        url = f"redis://127.0.0.1:{target['port']}/0"
+        target = Journal(plan.workdir).read().rehearsal
+        assert target.pid == target_before.pid and _rehearsal_pids(plan) == [target.pid]  # adopted
+        url = f"redis://127.0.0.1:{target.port}/0"
         assert _redis_url(app_env) == url and result["switched"]["changed"] is True
         written = app_env.stat()
 
@@ -536,8 +536,8 @@ def test_s3_slowdown_during_upload_is_retried_until_the_run_completes(
             runs = client.read_task_runs(flow_run_filter=FlowRunFilter(
                 id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
         assert {t.name.rsplit("-", 1)[0]: t.run_count for t in runs}[step] == 2     # Prefect: one more run
-        assert _object_sha256(s3, bucket, plan.object_key) == Journal(plan.workdir).get("extracted")["sha256"]
-        assert _redis_url(app_env) == f"redis://127.0.0.1:{Journal(plan.workdir).get('rehearsal')['port']}/0"
+        assert _object_sha256(s3, bucket, plan.object_key) == Journal(plan.workdir).read().extracted.sha256
+        assert _redis_url(app_env) == f"redis://127.0.0.1:{Journal(plan.workdir).read().rehearsal.port}/0"
     finally:
         stop_rehearsal_target(plan.workdir)
 
@@ -663,7 +663,7 @@ def test_source_restarted_during_verify_rolls_back_then_a_rerun_completes(
         deadline = time.monotonic() + 120
         try:
             while time.monotonic() < deadline:
-                if Journal(plan.workdir).get("rehearsal"):    # past create: the reads now are verify's
+                if Journal(plan.workdir).read().rehearsal:    # past create: the reads now are verify's
                     for c in watcher.client_list():
                         if (str(c.get("name", "")).startswith("elasticache-migrate:")
                                 and c.get("cmd") in {"scan", "type", "get", "mget", "pttl"}):
@@ -692,16 +692,16 @@ def test_source_restarted_during_verify_rolls_back_then_a_rerun_completes(
         r.set("app:after-rollback", "written while the app ran on the source again")
         r.close()
         saves = _persistence(src.port)
-        first_target = Journal(plan.workdir).get("rehearsal")      # kept for inspection by the rollback
+        first_target = Journal(plan.workdir).read().rehearsal      # kept for inspection by the rollback
 
         again = migrate_redis(plan, return_state=True)
         assert again.is_completed(), again.message
         result = again.result()
         assert _persistence(src.port)["rdb_saves"] == saves["rdb_saves"] + 1   # a new snapshot
-        second_target = Journal(plan.workdir).get("rehearsal")
-        assert second_target["pid"] != first_target["pid"]      # the stale target was replaced, not adopted
-        assert _rehearsal_pids(plan) == [second_target["pid"]]
-        target = redis_client("127.0.0.1", second_target["port"])
+        second_target = Journal(plan.workdir).read().rehearsal
+        assert second_target.pid != first_target.pid      # the stale target was replaced, not adopted
+        assert _rehearsal_pids(plan) == [second_target.pid]
+        target = redis_client("127.0.0.1", second_target.port)
         assert target.get("app:after-rollback") is not None and target.dbsize() == n + 2
         assert result["keys_verified"] == n + 2
         assert _redis_url(app_env) == result["endpoint"] + "/0"
@@ -762,9 +762,9 @@ def test_docker_engine_restarted_during_extract_rolls_back(
             state = running.result(timeout=300)
         assert docker_engine.pid != old_pid
         assert 0 < streamed_at_restart < 140_000_000   # the restart began while the stream was being read
-        extracted = Journal(plan.workdir).get("extracted")
-        assert extracted and extracted["size"] > 150_000_000 and extracted["crc64_stored"] == extracted[
-            "crc64_computed"]                           # the drained stream gave the whole, intact file
+        extracted = Journal(plan.workdir).read().extracted
+        # the drained stream gave the whole, intact file
+        assert extracted and extracted.size > 150_000_000 and extracted.crc64_stored == extracted.crc64_computed
         assert state.is_failed()
         with pytest.raises(VerificationError, match="the source changed after the snapshot"):
             state.result()

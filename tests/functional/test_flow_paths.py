@@ -129,7 +129,7 @@ def test_failed_check_after_switch_restores_config(tmp_path: Path, moto_endpoint
     def flush_target() -> None:
         from elasticache_migrate.journal import Journal
 
-        port = Journal(plan.workdir).get("rehearsal")["port"]
+        port = Journal(plan.workdir).read().rehearsal.port
         redis_client("127.0.0.1", port).flushall()
 
     decider = _decide("approve", before=flush_target)

@@ -94,8 +94,8 @@ def test_the_synced_rdb_in_s3_loads_with_every_key_equal(tmp_path: Path, moto_en
         assert ex.origin.endswith(f"{framing})") and ex.checksum_ok is True
 
         body = s3.get_object(Bucket=bucket, Key=plan.object_key)["Body"].read()
-        assert hashlib.sha256(body).hexdigest() == ex.sha256 == staged.sha256 == Journal(plan.workdir).get("staged")[
-            "sha256"]
+        journaled = Journal(plan.workdir).read().staged
+        assert journaled and hashlib.sha256(body).hexdigest() == ex.sha256 == staged.sha256 == journaled.sha256
         assert Path(ex.path).read_bytes() == body  # the local copy, for the structure check and resume
 
         # what the snapshot record says about the source, and what the transfer left behind
@@ -106,7 +106,7 @@ def test_the_synced_rdb_in_s3_loads_with_every_key_equal(tmp_path: Path, moto_en
                                                                                            "yes")}
         assert after["rdb_saves"] == saves_before + saves
         assert snapshot.rdb_saves == after["rdb_saves"] and snapshot.last_save_time == after["rdb_last_save_time"]
-        assert Journal(plan.workdir).get("sync-config") is None
+        assert Journal(plan.workdir).read().sync_config is None
 
         # the object seeds a server of the target's line; verify finds every key equal and the source unchanged
         home = tmp_path / "target"
@@ -222,7 +222,7 @@ def test_a_link_cut_mid_transfer_aborts_the_multipart_upload(tmp_path: Path, mot
     assert e.value.retryable and proxy.cut.is_set() and created == ["x"]
     assert _nothing_in(s3, bucket)  # the multipart upload that had a part was aborted
     assert not (plan.workdir / "dump.rdb").exists() and not (plan.workdir / "dump.rdb.part").exists()
-    assert "staged" not in Journal(plan.workdir).read()
+    assert Journal(plan.workdir).read().staged is None
 
 
 def test_a_source_restarted_since_the_pause_is_not_snapshotted(tmp_path: Path, moto_endpoint: str, bucket: str,
@@ -283,8 +283,8 @@ def test_the_flow_with_the_sync_transfer_ends_in_a_verified_cutover(tmp_path: Pa
         result = state.result()
         assert result["keys_verified"] == keys
         assert f"REDIS_URL={result['endpoint']}/0" in app_env.read_text()
-        extracted = Journal(plan.workdir).get("extracted")
-        assert extracted["origin"].startswith("SYNC from") and extracted["sha256"] == result["rdb"]["sha256"]
+        extracted = Journal(plan.workdir).read().extracted
+        assert extracted.origin.startswith("SYNC from") and extracted.sha256 == result["rdb"]["sha256"]
         from prefect.client.orchestration import get_client
         from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 

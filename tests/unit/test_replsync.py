@@ -15,14 +15,13 @@ from elasticache_migrate.source.replication import (
     SyncReply,
     encode_command,
     handshake_commands,
-    parse_server,
     refusal,
     restarted_since_pause,
     sync_strategy,
     synced_snapshot,
     transfer_mode,
 )
-from tasks.bgsave_wait import Snapshot
+from elasticache_migrate.state import QuiesceState, ServerInfo, Snapshot, SyncSource, version_tuple
 from tasks.extract import RdbStreamCheck
 
 MARK = b"7043e5caf5cb300e441246df9379303aecfc5dfb"
@@ -155,13 +154,16 @@ def test_refusals_map_to_the_error_tree_with_a_remedy(text: str, kind: type, say
     ("stream", "redis 7.0.15", "stream"), ("staged", "valkey 8.1.8", "staged"),
 ])
 def test_transfer_mode(setting: str, server: str, mode: str) -> None:
-    assert transfer_mode(setting, server) == mode
+    flavor, _, version = server.partition(" ")
+    assert transfer_mode(setting, ServerInfo(flavor, version_tuple(version))) == mode
 
 
-def test_parse_server() -> None:
-    assert parse_server("valkey 8.1.8") == ("valkey", (8, 1, 8))
-    assert parse_server("redis 7.0") == ("redis", (7, 0, 0))
-    assert parse_server("") == ("", (0, 0, 0))
+def test_server_info_from_info_server() -> None:
+    valkey = ServerInfo.from_info({"redis_version": "7.2.4", "valkey_version": "8.1.8"})
+    assert valkey == ServerInfo("valkey", (8, 1, 8))
+    assert ServerInfo.from_info({"redis_version": "7.0"}) == ServerInfo("redis", (7, 0, 0))
+    assert ServerInfo.from_info({}) == ServerInfo("redis", (0, 0, 0))
+    assert str(ServerInfo("redis", (3, 2, 6))) == "redis 3.2.6"
 
 
 DEFAULTS_70 = {"repl-diskless-sync": "yes", "repl-diskless-sync-delay": "5", "save": "3600 1 300 100 60 10000"}
@@ -213,7 +215,8 @@ def test_a_disk_based_snapshot_is_the_masters_bgsave() -> None:
         synced_snapshot("disk", BASE, info(), 1.0)
 
 
-QUIESCED = {"mode": "client-pause-write", "paused_at": 10_000.0}
+QUIESCED = QuiesceState(mode="client-pause-write", paused_at=10_000.0, pause_expires_at=10_600.0,
+                        server=ServerInfo("redis", (7, 0, 15)))
 
 
 @pytest.mark.parametrize("server, seen, now, restarted", [
@@ -225,9 +228,9 @@ QUIESCED = {"mode": "client-pause-write", "paused_at": 10_000.0}
     ({"run_id": "b" * 40, "uptime_in_seconds": 1}, {"paused_at": 9_000.0, "run_id": "a" * 40}, 10_001.0, None),
 ])
 def test_restarted_since_pause(server: dict, seen: dict | None, now: float, restarted: str | None) -> None:
-    why = restarted_since_pause(QUIESCED, server, seen, now)
+    why = restarted_since_pause(QUIESCED, server, SyncSource(**seen) if seen else None, now)
     assert (why is None) if restarted is None else (why is not None and restarted in why)
-    assert restarted_since_pause(None, server, seen, now) is None  # never quiesced (tests, benchmarks)
+    assert restarted_since_pause(None, server, SyncSource(**seen) if seen else None, now) is None  # never quiesced
 
 
 # ---------------------------------------------------------------------------- the stream check it feeds

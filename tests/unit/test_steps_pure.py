@@ -6,14 +6,21 @@ snapshot · quiesce · elasticache request · upload · verify · dotenv · reda
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
+import boto3.exceptions
 import botocore.exceptions
 import docker.errors
 import pytest
 import redis
+import requests
 from prefect.states import Completed, Failed
+from redis._parsers.resp2 import _RESP2Parser
 
+from elasticache_migrate.aws import aws_errors
+from elasticache_migrate.containers import docker_errors
 from elasticache_migrate.cutover.base import redact
 from elasticache_migrate.cutover.dotenv import get_value, set_value
 from elasticache_migrate.errors import (
@@ -26,10 +33,9 @@ from elasticache_migrate.errors import (
     SourceError,
     TransferError,
     is_retryable,
-    mapped,
 )
 from elasticache_migrate.plan import MigrationPlan, validate_plan
-from elasticache_migrate.source.connection import Endpoint
+from elasticache_migrate.source.connection import Endpoint, redis_errors
 from elasticache_migrate.targets.elasticache import (
     build_replication_group_request,
     parameter_group_family,
@@ -433,14 +439,18 @@ def test_approver_allowed_empty_list_allows_anyone() -> None:
     assert approver_allowed(plan(), "anyone-at-all") is True
 
 
-# ---- errors.mapped / is_retryable / retry_only_io ---------------------------------------------------------------
+# ---- the seams' error mapping (by class) / is_retryable / retry_only_io ------------------------------------------
 
 def client_error(code: str, message: str = "m") -> botocore.exceptions.ClientError:
     return botocore.exceptions.ClientError({"Error": {"Code": code, "Message": message}}, "PutObject")
 
 
-def map_(exc: BaseException, error: type[MigrationError] = TransferError, what: str = "s3://stage/k") -> MigrationError:
-    with pytest.raises(MigrationError) as ei, mapped("upload", error, what):
+Seam = Callable[[str, type[MigrationError], str], AbstractContextManager[None]]
+
+
+def map_(exc: BaseException, error: type[MigrationError] = TransferError, what: str = "s3://stage/k",
+         seam: Seam = aws_errors) -> MigrationError:
+    with pytest.raises(MigrationError) as ei, seam("upload", error, what):
         raise exc
     assert ei.value.__cause__ is exc  # nothing hidden
     return ei.value
@@ -465,49 +475,69 @@ def test_mapped_throttling_is_retryable(code: str) -> None:
     assert map_(client_error(code)).retryable is True
 
 
+def test_mapped_s3_upload_failed_is_classified_by_the_client_error_inside() -> None:
+    try:
+        try:
+            raise client_error("SlowDown")
+        except botocore.exceptions.ClientError as inner:
+            raise boto3.exceptions.S3UploadFailedError("Failed to upload: SlowDown") from inner
+    except boto3.exceptions.S3UploadFailedError as outer:
+        err = map_(outer)
+    assert type(err) is TransferError and err.retryable is True and "SlowDown" in err.message
+
+
 def test_mapped_endpoint_connection_error_is_retryable() -> None:
     err = map_(botocore.exceptions.EndpointConnectionError(endpoint_url="https://s3.amazonaws.com"))
     assert type(err) is TransferError and err.retryable is True
 
 
 def test_mapped_redis_connection_error_is_retryable() -> None:
-    err = map_(redis.ConnectionError("Connection refused"), SourceError, "source")
+    err = map_(redis.ConnectionError("Connection refused"), SourceError, "source", redis_errors)
     assert type(err) is SourceError and err.retryable is True
 
 
 def test_mapped_redis_auth_error_is_not_retryable() -> None:
-    err = map_(redis.AuthenticationError("invalid password"), ProvisioningError, "target")
+    err = map_(redis.AuthenticationError("invalid password"), ProvisioningError, "target", redis_errors)
     assert type(err) is SourceError
     assert err.retryable is False
     assert "password secret" in err.remedy
 
 
 def test_mapped_redis_wrongpass_response_is_auth() -> None:
-    err = map_(redis.ResponseError("WRONGPASS invalid username-password pair"), SourceError, "source")
+    # redis-py's parser turns the server's WRONGPASS reply into its class; the seam maps the class
+    reply = _RESP2Parser(65536).parse_error("WRONGPASS invalid username-password pair")
+    err = map_(reply, SourceError, "source", redis_errors)
     assert err.retryable is False and "authentication" in err.message
 
 
 def test_mapped_docker_not_found_is_extract_error() -> None:
-    err = map_(docker.errors.NotFound("No such container: web-redis"), SourceError, "container web-redis")
+    err = map_(docker.errors.NotFound("No such container: web-redis"), SourceError, "container web-redis",
+               docker_errors)
     assert type(err) is ExtractError
-    assert "source.container" in err.remedy
+    assert "container name" in err.remedy and "source.docker_host" in err.remedy
 
 
 def test_mapped_docker_api_error_is_retryable() -> None:
-    err = map_(docker.errors.APIError("500 Server Error"), ExtractError, "container")
+    response = requests.Response()
+    response.status_code = 500
+    err = map_(docker.errors.APIError("500 Server Error", response=response), ExtractError, "container",
+               docker_errors)
     assert type(err) is ExtractError and err.retryable is True
 
 
 def test_mapped_keeps_migration_errors_and_fills_step() -> None:
     original = QuiesceError("clients still connected")
-    with pytest.raises(QuiesceError) as ei, mapped("quiesce", SourceError):
+    with pytest.raises(QuiesceError) as ei, redis_errors("quiesce", SourceError):
         raise original
     assert ei.value is original and ei.value.step == "quiesce"
 
 
-def test_mapped_plain_bug_is_not_retryable() -> None:
-    err = map_(KeyError("x"))
-    assert type(err) is TransferError and err.retryable is False
+@pytest.mark.parametrize("seam", [aws_errors, redis_errors, docker_errors])
+def test_an_exception_no_seam_knows_propagates_unchanged_and_is_not_retried(seam: Seam) -> None:
+    bug = KeyError("x")
+    with pytest.raises(KeyError) as ei, seam("upload", TransferError, "s3://stage/k"):
+        raise bug
+    assert ei.value is bug and is_retryable(ei.value) is False
 
 
 @pytest.mark.parametrize(
@@ -520,7 +550,7 @@ def test_mapped_plain_bug_is_not_retryable() -> None:
         (SnapshotError("bgsave err"), False),
         (ProvisioningError("restore-failed"), False),
         (ProvisioningError("x", retryable=True), True),
-        (ConnectionResetError(), True),
+        (ConnectionResetError(), False),   # a foreign exception no seam mapped is a bug: never retried
         (ValueError("bug"), False),
         (KeyError("bug"), False),
     ],
@@ -531,7 +561,7 @@ def test_is_retryable(exc: BaseException, retry: bool) -> None:
 
 def test_retry_only_io_with_prefect_states() -> None:
     assert retry_only_io(None, None, Failed(data=SourceError("connection reset"))) is True
-    assert retry_only_io(None, None, Failed(data=redis.ConnectionError("refused"))) is True
+    assert retry_only_io(None, None, Failed(data=redis.ConnectionError("refused"))) is False  # not mapped: a bug
     assert retry_only_io(None, None, Failed(data=PlanError("bad plan"))) is False
     assert retry_only_io(None, None, Failed(data=ProvisioningError("restore-failed"))) is False
     assert retry_only_io(None, None, Completed(data=42)) is False

@@ -1,0 +1,197 @@
+"""Typed values that travel between the steps (and, through the journal, between a crashed run and its re-run).
+
+Each is a small frozen dataclass: a value, never formatted to a string and parsed back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "PauseMode",
+    "ServerInfo",
+    "Endpoint",
+    "QuiesceState",
+    "Snapshot",
+    "Extracted",
+    "StagedObject",
+    "StagedSnapshot",
+    "SyncSource",
+    "RehearsalRecord",
+    "CutoverRecord",
+    "version_tuple",
+    "info_int",
+    "object_arn",
+]
+
+PauseMode = Literal["client-pause-write", "refuse-writes"]
+
+
+def version_tuple(raw: str) -> tuple[int, int, int]:
+    """(7, 0, 15) from '7.0.15'; missing or non-numeric parts are 0 ('7.0' → (7, 0, 0), '7.2-rc1' → (7, 0, 0))."""
+    nums = [int(x) for x in raw.split(".")[:3] if x.isdigit()] + [0, 0, 0]
+    return nums[0], nums[1], nums[2]
+
+
+def info_int(info: Mapping[str, Any], key: str) -> int | None:
+    """An INFO field as an int, None when the server does not report it (e.g. rdb_saves before 7.0)."""
+    v = info.get(key)
+    return None if v is None else int(v)
+
+
+@dataclass(frozen=True, order=True)
+class ServerInfo:
+    """Which server answers: ``ServerInfo("redis", (7, 0, 15))``, ``ServerInfo("valkey", (8, 1, 8))``."""
+
+    flavor: str
+    version: tuple[int, int, int]
+
+    @classmethod
+    def from_info(cls, info: Mapping[str, Any]) -> ServerInfo:
+        """From INFO server: Valkey reports ``valkey_version`` beside a ``redis_version`` it keeps for clients."""
+        if "valkey_version" in info:
+            return cls("valkey", version_tuple(str(info["valkey_version"])))
+        return cls("redis", version_tuple(str(info.get("redis_version", "0.0.0"))))
+
+    @property
+    def dotted(self) -> str:
+        """'7.0.15'."""
+        return ".".join(map(str, self.version))
+
+    def __str__(self) -> str:
+        return f"{self.flavor} {self.dotted}"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a Redis server answers."""
+
+    host: str
+    port: int
+    tls: bool = False
+
+    def url(self) -> str:
+        """redis://host:port (no credentials, safe to log)."""
+        return f"{'rediss' if self.tls else 'redis'}://{self.host}:{self.port}"
+
+    def __str__(self) -> str:
+        return self.url()
+
+
+@dataclass(frozen=True)
+class QuiesceState:
+    """What quiesce changed, so unquiesce (or a later run) can undo exactly that."""
+
+    mode: PauseMode
+    paused_at: float
+    pause_expires_at: float | None          # None for refuse-writes (it does not expire)
+    server: ServerInfo
+    saved_config: dict[str, str] = field(default_factory=dict)
+    hook_called: bool = False
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A finished save of the source: the record verify and resume compare the source against."""
+
+    last_save_time: int          # LASTSAVE after our save (server clock, seconds)
+    rdb_saves: int | None        # INFO rdb_saves (7.0+), None on older servers
+    seconds: float               # how long the save took, seen from here
+    changes_since_save: int      # rdb_changes_since_last_save right after (0 when writes are paused)
+
+    @classmethod
+    def from_info(cls, info: Mapping[str, Any], seconds: float) -> Snapshot:
+        """The record of the last save as INFO persistence ``info`` reports it."""
+        return cls(last_save_time=int(info["rdb_last_save_time"]), rdb_saves=info_int(info, "rdb_saves"),
+                   seconds=round(seconds, 3), changes_since_save=int(info.get("rdb_changes_since_last_save", 0)))
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """The RDB's local copy and what was learned reading it."""
+
+    path: str
+    size: int
+    sha256: str
+    crc64_stored: int
+    crc64_computed: int
+    rdb_version: int
+    magic: str
+    origin: str            # "container web-redis:/data/dump.rdb" / "host:/var/lib/redis/dump.rdb"
+
+    @property
+    def checksum_ok(self) -> bool | None:
+        """None when the file carries no checksum (``rdbchecksum no`` or RDB < 5)."""
+        if self.crc64_stored == 0 or (self.magic == "REDIS" and self.rdb_version < 5):
+            return None
+        return self.crc64_stored == self.crc64_computed
+
+
+def object_arn(bucket: str, key: str, partition: str = "aws") -> str:
+    """The SnapshotArns entry for an object (ElastiCache takes the S3 ARN)."""
+    return f"arn:{partition}:s3:::{bucket}/{key}"
+
+
+@dataclass(frozen=True)
+class StagedObject:
+    """The RDB in S3, as ElastiCache will read it."""
+
+    bucket: str
+    key: str
+    size: int
+    sha256: str
+    etag: str
+    rdb_version: int
+    magic: str
+    uploaded: bool        # False when an earlier run's identical object was reused
+
+    @property
+    def arn(self) -> str:
+        return object_arn(self.bucket, self.key)
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+@dataclass(frozen=True)
+class StagedSnapshot:
+    """What the data path hands on: the snapshot record, its checked local copy, and the object in S3."""
+
+    snapshot: Snapshot
+    rdb: Extracted
+    staged: StagedObject
+    path: Literal["sync", "stream", "reused", "reuploaded"]  # how it got there
+
+
+@dataclass(frozen=True)
+class SyncSource:
+    """The source as the SYNC transfer first saw it after the pause (to tell a restart since)."""
+
+    paused_at: float
+    run_id: str | None
+
+
+@dataclass(frozen=True)
+class RehearsalRecord:
+    """The local server standing in for ElastiCache in a rehearsal."""
+
+    pid: int
+    port: int
+    binary: str
+    version: str
+    workdir: str
+    seeded_from: str      # the SHA-256 of the RDB it loaded
+
+
+@dataclass(frozen=True)
+class CutoverRecord:
+    """What switch-config replaced, so the rollback (or a re-run) can put it back."""
+
+    where: str
+    previous: str | None
+    new: str
+    previous_state: dict[str, Any] | None = None
+    restarted: bool = False
