@@ -82,14 +82,13 @@ def target_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[Finding]
     t = plan.target
     if t.kind == "rehearsal":
         return _rehearsal_findings(plan)
-    from elasticache_migrate.targets.elasticache import ElastiCacheTarget
+    from elasticache_migrate.targets.elasticache import describe_group, group_migration_id
 
     ec = aws_client(plan, "elasticache")
-    tgt = ElastiCacheTarget()
     out: list[Finding] = []
     try:
-        group = tgt._describe(ec, t.replication_group_id)
-        owner = tgt._migration_tag(ec, group) if group else None
+        group = describe_group(ec, t.replication_group_id)
+        owner = group_migration_id(ec, group) if group else None
     except Exception as exc:  # noqa: BLE001
         return [Finding("target", "warn", f"cannot look up replication group {t.replication_group_id}: {_code(exc)}",
                         "give the worker elasticache:DescribeReplicationGroups and ListTagsForResource")]

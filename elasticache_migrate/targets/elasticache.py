@@ -8,9 +8,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from botocore.exceptions import WaiterError
+from botocore.exceptions import ClientError, WaiterError
 
-from elasticache_migrate.aws import aws_client, aws_errors
+from elasticache_migrate.aws import aws_client, aws_errors, error_code
 from elasticache_migrate.errors import ProvisioningError
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.rdb.compat import parse_version
@@ -28,6 +28,9 @@ __all__ = [
     "build_replication_group_request",
     "primary_endpoint",
     "ElastiCacheTarget",
+    "describe_group",
+    "group_tags",
+    "group_migration_id",
 ]
 
 MIGRATION_TAG = "migration-id"
@@ -117,27 +120,43 @@ def primary_endpoint(group: dict[str, Any], tls: bool) -> Endpoint | None:
     return None
 
 
+def describe_group(ec: Any, gid: str) -> dict[str, Any] | None:
+    """The replication group ``gid`` as DescribeReplicationGroups reports it, None when there is none.
+
+    Raises:
+        botocore.exceptions.ClientError: anything but "not found" (map it with ``aws_errors``).
+    """
+    try:
+        return dict(ec.describe_replication_groups(ReplicationGroupId=gid)["ReplicationGroups"][0])
+    except ClientError as exc:
+        if error_code(exc) == "ReplicationGroupNotFoundFault":
+            return None
+        raise
+
+
+def group_tags(ec: Any, group: dict[str, Any]) -> dict[str, str]:
+    """The group's tags."""
+    arn = group.get("ARN")
+    if not arn:
+        return {}
+    return {t["Key"]: t["Value"] for t in ec.list_tags_for_resource(ResourceName=arn).get("TagList", [])}
+
+
+def group_migration_id(ec: Any, group: dict[str, Any]) -> str | None:
+    """The migration id a group was tagged with when this tool created it (None: someone else's)."""
+    return group_tags(ec, group).get(MIGRATION_TAG)
+
+
 class ElastiCacheTarget:
     """Create (or adopt) a replication group seeded from the staged RDB."""
 
     kind = "elasticache"
 
     def _describe(self, ec: Any, gid: str) -> dict[str, Any] | None:
-        try:
-            return dict(ec.describe_replication_groups(ReplicationGroupId=gid)["ReplicationGroups"][0])
-        except Exception as exc:  # noqa: BLE001 - not found is an answer
-            if "ReplicationGroupNotFound" in str(exc):
-                return None
-            raise
-
-    def _tags(self, ec: Any, group: dict[str, Any]) -> dict[str, str]:
-        arn = group.get("ARN")
-        if not arn:
-            return {}
-        return {t["Key"]: t["Value"] for t in ec.list_tags_for_resource(ResourceName=arn).get("TagList", [])}
+        return describe_group(ec, gid)
 
     def _migration_tag(self, ec: Any, group: dict[str, Any]) -> str | None:
-        return self._tags(ec, group).get(MIGRATION_TAG)
+        return group_migration_id(ec, group)
 
     def create(self, plan: MigrationPlan, obj: StagedObject, log: Any) -> TargetHandle:
         ec = aws_client(plan, "elasticache")
@@ -145,7 +164,7 @@ class ElastiCacheTarget:
         with aws_errors("create", ProvisioningError, f"replication group {gid}"):
             existing = self._describe(ec, gid)
             if existing is not None:
-                tags = self._tags(ec, existing)
+                tags = group_tags(ec, existing)
                 owner = tags.get(MIGRATION_TAG)
                 if owner != plan.migration_id:
                     raise ProvisioningError(

@@ -262,7 +262,7 @@ def test_group_of_another_migration_is_refused(tmp_path: Path, moto_endpoint: st
 def test_engine_version_offered(tmp_path: Path, moto_endpoint: str, bucket: str, source: Any,
                                 monkeypatch: pytest.MonkeyPatch, offered: list[str], severity: str) -> None:
     """describe_cache_engine_versions through botocore's Stubber (moto lacks it; the Stubber checks the request)."""
-    from tasks.preflight import aws_checks
+    from elasticache_migrate.preflight import aws_checks
 
     client = boto3.client("elasticache", region_name=REGION)
     stub = Stubber(client)
