@@ -29,7 +29,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,12 +38,6 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 MiB = 1 << 20
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _child(mode: str, args: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
@@ -78,14 +71,15 @@ def main(argv: list[str] | None = None) -> int:
     import redis
 
     from benchmarks.datasets import generate
-    from tests.support.docker_engine import build_redis_image, run_redis_container, start_engine
+    from elasticache_migrate.testing.docker_engine import build_redis_image, run_redis_container, start_engine
+    from elasticache_migrate.testing.ports import free_port
 
     work = Path(tempfile.mkdtemp(prefix="redis-migrate-bench-"))
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
            "AWS_DEFAULT_REGION": "us-east-1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PREFECT_HOME": str(work / "prefect"), "PYTHONPATH": str(ROOT)}
     os.environ.update({k: env[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")})
-    moto_port = _free_port()
+    moto_port = free_port()
     moto = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     endpoint = f"http://127.0.0.1:{moto_port}"
@@ -106,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(0.2)
         assert s3 is not None
         for size in args.sizes:
-            port = _free_port()
+            port = free_port()
             name = f"bench-redis-{port}"
             run_redis_container(client, image, name=name, port=port, extra_args=["--save", "",
                                 "--enable-debug-command", "yes"])

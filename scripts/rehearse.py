@@ -13,21 +13,16 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from elasticache_migrate.testing.ports import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 APPROVER = "rehearsal-auto-approver"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _say(msg: str) -> None:
@@ -73,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"source binary: {src_bin.flavor} {src_bin.version}  ({src_bin.path})")
     print(f"target binary: {tgt_bin.flavor} {tgt_bin.version}  ({tgt_bin.path})")
     source = LocalRedisServer(src_bin, workdir=work / "source").start()
-    moto_port = _free_port()
+    moto_port = free_port()
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
     moto.start()
     endpoint = f"http://127.0.0.1:{moto_port}"

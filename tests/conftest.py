@@ -8,7 +8,6 @@ depend on it say so.
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -26,28 +25,21 @@ import boto3  # noqa: E402
 import pytest  # noqa: E402
 
 from elasticache_migrate.plan import MigrationPlan, validate_plan  # noqa: E402
-from elasticache_migrate.testing.binaries import find_binary  # noqa: E402
+from elasticache_migrate.testing.binaries import BinaryUnavailable, ServerBinary, find_binary  # noqa: E402
 from elasticache_migrate.testing.localredis import LocalRedisServer  # noqa: E402
-from tests.support.docker_engine import docker_engine, redis_image  # noqa: E402,F401
+from elasticache_migrate.testing.ports import free_port  # noqa: E402,F401
+from tests.support.docker import docker_engine, redis_image  # noqa: E402,F401
+from tests.support.require import missing  # noqa: E402
 
 REGION = "us-east-1"
 
 
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def need(name: str) -> Any:
+def need(name: str) -> ServerBinary:
     """A server binary by name; skipped with the reason when absent, but a failure under CI=true."""
     try:
         return find_binary(name)
-    except Exception as exc:  # noqa: BLE001
-        if os.environ.get("CI", "").lower() in {"1", "true"}:
-            pytest.fail(f"{name} unavailable under CI: {exc}")
-        pytest.skip(f"{name} unavailable here: {exc}")
+    except (BinaryUnavailable, OSError) as exc:
+        missing(f"{name} ({exc})")
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,6 @@ loaded, and SAVE/BGSAVE write there. Config differences between versions that ma
 from __future__ import annotations
 
 import logging
-import socket
 import subprocess
 import time
 from collections.abc import Mapping
@@ -32,6 +31,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from elasticache_migrate.testing.binaries import ServerBinary, describe_binary
+from elasticache_migrate.testing.ports import free_port
 
 __all__ = [
     "DEFAULT_SAVE",
@@ -141,13 +141,6 @@ def render_config(
 def _dotted(version: tuple[int, ...]) -> str:
     """``(3, 0, 5)`` -> ``"3.0.5"``."""
     return ".".join(map(str, version))
-
-
-def _free_port() -> int:
-    """Ask the kernel for a free TCP port on 127.0.0.1 (a small race remains; start() retries)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def _read_tail(path: Path, n: int, start: int = 0) -> str:
@@ -282,7 +275,7 @@ class LocalRedisServer:
 
     def _launch(self, timeout: float) -> None:
         """Write the config, spawn the process and wait for PING once."""
-        self._port = self._requested_port or _free_port()
+        self._port = self._requested_port or free_port()
         self.config_file.write_text(
             render_config(
                 self.binary.version_info,

@@ -430,7 +430,7 @@ APP_HEALTH = 'case "$(cat /config/app.env)" in *unreachable*) exit 1;; *) [ -f /
 @pytest.fixture(scope="module")
 def app_image(docker_engine: Any) -> str:
     """An "app" image: sh, cat and sleep from this host (no registry), packaged like the Redis image."""
-    from tests.support.docker_engine import build_redis_image
+    from elasticache_migrate.testing.docker_engine import build_redis_image
 
     client = docker_engine.client()
     try:

@@ -4,7 +4,6 @@ and runs Redis in a host-network container whose RDB the docker SDK can stream o
 from __future__ import annotations
 
 import io
-import socket
 import tarfile
 import time
 from collections.abc import Callable, Iterator
@@ -16,21 +15,16 @@ import pytest
 import redis
 from docker.models.containers import Container
 
-from tests.support.docker_engine import (
+from elasticache_migrate.testing.docker_engine import (
     DockerEngine,
     build_redis_image,
-    require_engine,
     run_redis_container,
     start_engine,
 )
+from elasticache_migrate.testing.ports import free_port
+from tests.support.docker import require_engine
 
 pytestmark = pytest.mark.docker
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def bgsave_and_wait(client: redis.Redis, timeout: float = 20) -> None:

@@ -40,12 +40,12 @@ from elasticache_migrate.journal import Journal
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.source.connection import redis_client
 from elasticache_migrate.targets.rehearsal import stop_rehearsal_target
+from elasticache_migrate.testing.docker_engine import run_redis_container
 from elasticache_migrate.testing.localredis import LocalRedisServer
 from elasticache_migrate.testing.sample_data import load_sample
 from flows.migrate import migrate_redis
 from tasks.approval import resume_run
 from tests.conftest import REGION, free_port, make_plan
-from tests.support.docker_engine import run_redis_container
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
 

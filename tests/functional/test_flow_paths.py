@@ -17,13 +17,13 @@ import redis
 from elasticache_migrate.errors import ExtractError, PreflightError, VerificationError
 from elasticache_migrate.source.connection import Endpoint, redis_client
 from elasticache_migrate.targets.rehearsal import stop_rehearsal_target
+from elasticache_migrate.testing.docker_engine import run_redis_container
 from elasticache_migrate.testing.localredis import LocalRedisServer
 from elasticache_migrate.testing.sample_data import load_sample
 from flows.migrate import migrate_redis
 from tasks.approval import resume_run, wait_for_paused_run
 from tasks.verify import verify_endpoints
 from tests.conftest import free_port, make_plan, need
-from tests.support.docker_engine import run_redis_container
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 

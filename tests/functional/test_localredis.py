@@ -35,8 +35,7 @@ from elasticache_migrate.testing.localredis import (
     UnsupportedOption,
     render_config,
 )
-
-CI = os.environ.get("CI", "").lower() == "true"
+from tests.support.require import missing
 
 # RDB header each writer produces (field notes, "RDB versions"); checked against the real servers below.
 RDB_MAGIC = {
@@ -49,13 +48,6 @@ RDB_MAGIC = {
     "valkey-8.1": b"REDIS0011",
     "valkey-9.1": b"VALKEY080",
 }
-
-
-def missing(message: str) -> None:
-    """Skip with ``message``, or fail when CI=true: in CI every server must be there."""
-    if CI:
-        pytest.fail(f"{message} (CI=true: a missing server fails instead of skipping)")
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")

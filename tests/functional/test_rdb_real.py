@@ -13,7 +13,6 @@ import io
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 from collections import Counter
@@ -24,20 +23,18 @@ import pytest
 import redis
 
 from elasticache_migrate.rdb import RdbFormatError, scan_rdb, verify_checksum
+from elasticache_migrate.testing.ports import free_port
+from tests.support.require import missing, require
 
 REDIS_SERVER = "/usr/bin/redis-server"
 CHECK_RDB = shutil.which("redis-check-rdb") or "/usr/bin/redis-check-rdb"
 EXTRA_SERVERS = [p for p in os.environ.get("RDB_TEST_SERVERS", "").split(os.pathsep) if p]
 
-pytestmark = pytest.mark.skipif(not os.access(REDIS_SERVER, os.X_OK), reason="needs /usr/bin/redis-server")
+@pytest.fixture(autouse=True)
+def _redis_server_here() -> None:
+    require(os.access(REDIS_SERVER, os.X_OK), f"{REDIS_SERVER} (Debian's redis-server)")
 
 FUNCTION_CODE = "#!lua name=migratelib\nredis.register_function('ping_me', function(keys, args) return 1 end)"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 Server = Callable[..., tuple[redis.Redis, Path]]
@@ -169,7 +166,7 @@ def check_rdb(path: Path) -> str:
 @pytest.mark.parametrize("policy", ["noeviction", "allkeys-lru", "allkeys-lfu"])
 def test_scan_matches_server(start_server: Server, binary: str, policy: str) -> None:
     if not os.access(binary, os.X_OK):
-        pytest.skip(f"{binary} is not executable")
+        missing(f"{binary} is not executable")
     r, rdb_path = start_server(binary=binary)
     v = version(r)
     if policy == "allkeys-lfu" and v < (4, 0):

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.support.require import missing
 
 __all__ = ["CHROMIUM_ARGS", "browser_page", "chromium_path", "evidence_on_failure", "save_evidence"]
 
@@ -22,21 +22,15 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
 LOCAL = ("http://127.0.0.1:", "http://127.0.0.1/")
 
 
-def _missing(what: str) -> Any:
-    if os.environ.get("CI", "").lower() in {"1", "true"}:
-        pytest.fail(f"{what} unavailable under CI")
-    pytest.skip(f"{what} unavailable here")
-
-
 def chromium_path() -> str:
     """The system chromium and the Playwright package; skipped when absent, a failure under CI=true."""
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        _missing("the playwright Python package (pip install -r requirements-dev.txt)")
+        missing("the playwright Python package (pip install -r requirements-dev.txt)")
     found = next((p for p in ("/usr/bin/chromium", shutil.which("chromium")) if p and os.access(p, os.X_OK)), None)
     if found is None:
-        _missing("chromium (apt-get install chromium; `playwright install` is not used)")
+        missing("chromium (apt-get install chromium; `playwright install` is not used)")
     return str(found)
 
 

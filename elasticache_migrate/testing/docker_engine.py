@@ -1,11 +1,11 @@
-"""A private Docker engine for the functional tests, and a Redis image built without any registry.
+"""A private Docker engine for tests and benchmarks, and a Redis image built without any registry.
 
 The engine is Debian's ``dockerd`` started on its own socket, data-root and exec-root, with no bridge and no
 iptables (see ``shared/design/field-notes.md``, "Docker engine"), so it never touches the host's network or a
 system-wide engine. Containers run with ``network_mode="host"`` and bind 127.0.0.1. No image can be pulled
 here, so the Redis image is a rootfs tar of host binaries plus the libraries ``ldd`` lists, imported as-is.
 
-The fixtures ``docker_engine`` and ``redis_image`` are meant to be imported into ``tests/conftest.py``.
+The pytest fixtures around it are in ``tests/support/docker.py``.
 """
 
 from __future__ import annotations
@@ -23,22 +23,18 @@ import subprocess
 import sys
 import tarfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import docker
 import docker.errors
 import docker.models.containers
-import pytest
 
 __all__ = [
     "DockerEngine",
     "build_redis_image",
-    "docker_engine",
     "engine_unavailable_reason",
-    "redis_image",
-    "require_engine",
     "run_redis_container",
     "start_engine",
 ]
@@ -505,33 +501,3 @@ def run_redis_container(
 
 
 # ------------------------------------------------------------------------------------------- fixtures
-
-
-def require_engine() -> None:
-    """Skip the calling test where no engine can run here; under CI=true that is a failure instead."""
-    reason = engine_unavailable_reason()
-    if reason is not None:
-        if os.environ.get("CI", "").lower() in ("true", "1"):
-            pytest.fail(f"{reason} — Docker tests may not be skipped under CI", pytrace=False)
-        pytest.skip(f"{reason} — Docker tests skipped")
-
-
-@pytest.fixture(scope="session")
-def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerEngine]:
-    """A private dockerd for the session; skipped where none can run, but a failure under CI=true."""
-    require_engine()
-    engine = start_engine(tmp_path_factory.mktemp("docker"))
-    try:
-        yield engine
-    finally:
-        engine.stop()
-
-
-@pytest.fixture(scope="session")
-def redis_image(docker_engine: DockerEngine) -> str:
-    """The tag of a Redis image (the host's redis-server) built on the session's engine."""
-    client = docker_engine.client()
-    try:
-        return build_redis_image(client)
-    finally:
-        client.close()
