@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from prefect import flow
 
-from scripts.create_failure_automation import TRIGGER_EVENTS, main
+from deployments.automation import TRIGGER_EVENTS, main
 from tests.support.slack import SlackStandIn
 
 pytestmark = pytest.mark.usefixtures("prefect_server")

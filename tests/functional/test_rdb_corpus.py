@@ -23,7 +23,7 @@ import pytest
 from elasticache_migrate.rdb import read_header, read_header_file, scan_rdb
 from elasticache_migrate.rdb.compat import server_loads, server_refusal
 from elasticache_migrate.testing.binaries import KNOWN_BINARIES
-from scripts.make_rdb_corpus import expected_keys, load_outcome, write_dump
+from elasticache_migrate.testing.rdb_corpus import expected_keys, load_outcome, write_dump
 from tests.conftest import need
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"

@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
+from deployments import render as rd
 from elasticache_migrate.plan import load_plan, validate_plan
-from scripts import render_deployments as rd
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFECT_YAML = ROOT / "prefect.yaml"
