@@ -7,15 +7,16 @@ pip_install() {  # pip, minus the noise of pip.conf entries that point at absent
   return "${PIPESTATUS[0]}"
 }
 
-# ensure_venv STAMP REQUIREMENTS...: create .venv if needed; install when the requirement files changed.
+# ensure_venv STAMP REQUIREMENTS...: create .venv if needed; install when the requirement files (or the
+# constraints, which pin every transitive version) changed.
 ensure_venv() {
   local stamp=".venv/$1" want
   shift
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
-  want=$(cat "$@" | sha256sum | cut -d' ' -f1)
+  want=$(cat "$@" constraints.txt | sha256sum | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "installing the pinned packages into .venv (about a minute the first time)…"
-    pip_install -r "$1"
+    pip_install -r "$1" -c constraints.txt
     echo "$want" > "$stamp"
   fi
 }
