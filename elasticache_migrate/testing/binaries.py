@@ -40,6 +40,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from elasticache_migrate.state import ServerInfo, version_tuple
+
 __all__ = [
     "KNOWN_BINARIES",
     "BinaryUnavailable",
@@ -79,9 +81,14 @@ class ServerBinary:
     path: Path
 
     @property
-    def version_info(self) -> tuple[int, ...]:
+    def version_info(self) -> tuple[int, int, int]:
         """The version as integers, for comparisons: ``(3, 2, 6)``."""
-        return tuple(int(part) for part in self.version.split("."))
+        return version_tuple(self.version)
+
+    @property
+    def server(self) -> ServerInfo:
+        """What a client of this binary's server sees in INFO server."""
+        return ServerInfo(self.flavor, self.version_info)
 
 
 class BinaryUnavailable(RuntimeError):
@@ -406,7 +413,7 @@ def _safe_extract(tar: tarfile.TarFile, dest: Path) -> None:
             raise BinaryUnavailable("sdist", f"unsafe path in archive: {m.name}", "use a trusted sdist")
         if (m.issym() or m.islnk()) and (Path(m.linkname).is_absolute() or ".." in Path(m.linkname).parts):
             raise BinaryUnavailable("sdist", f"unsafe link in archive: {m.name} -> {m.linkname}", "use a trusted sdist")
-    tar.extractall(dest)  # noqa: S202 - members checked above
+    tar.extractall(dest)
 
 
 def _build_from_sdist(recipe: _Recipe, archive: Path, work: Path) -> Path:

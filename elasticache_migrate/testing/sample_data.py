@@ -13,7 +13,9 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["SampleStats", "load_sample", "server_version_tuple"]
+from elasticache_migrate.source.connection import server_info
+
+__all__ = ["SampleStats", "load_sample"]
 
 
 @dataclass
@@ -22,14 +24,6 @@ class SampleStats:
 
     keys: dict[int, int]
     streams: bool
-
-
-def server_version_tuple(r: Any) -> tuple[int, int, int]:
-    """(major, minor, patch) of a server."""
-    info = r.info("server")
-    v = str(info.get("valkey_version") or info["redis_version"])
-    nums = [int(x) for x in v.split(".")[:3]] + [0, 0]
-    return nums[0], nums[1], nums[2]
 
 
 def load_sample(r: Any, scale: int = 1, seed: int = 7, db1: Any = None) -> SampleStats:
@@ -42,7 +36,7 @@ def load_sample(r: Any, scale: int = 1, seed: int = 7, db1: Any = None) -> Sampl
         db1: client on db 1; when given, a few keys go there too.
     """
     rnd = random.Random(seed)
-    version = server_version_tuple(r)
+    version = server_info(r).version
     p = r.pipeline(transaction=False)
     for i in range(200 * scale):  # web sessions, 30 min TTL
         sid = f"session:{rnd.getrandbits(64):016x}"
