@@ -52,8 +52,8 @@ def desired_automation(name: str, flow_name: str, block_document_id: Any, ui_url
     body = BODY + (f"\n{ui_url.rstrip('/')}/runs/flow-run/{{{{ flow_run.id }}}}" if ui_url else "")
     return Automation(
         name=name,
-        description=f"Flow runs of {flow_name!r} entering Failed or Crashed → webhook (scripts/"
-                    "create_failure_automation.py)",
+        description=f"Flow runs of {flow_name!r} entering Failed or Crashed → webhook (python -m "
+                    "scripts.create_failure_automation)",
         enabled=True,
         trigger=EventTrigger(
             expect=set(TRIGGER_EVENTS),

@@ -1,8 +1,8 @@
 """A private Docker engine for tests and benchmarks, and a Redis image built without any registry.
 
-The engine is Debian's ``dockerd`` started on its own socket, data-root and exec-root, with no bridge and no
-iptables (see ``shared/design/field-notes.md``, "Docker engine"), so it never touches the host's network or a
-system-wide engine. Containers run with ``network_mode="host"`` and bind 127.0.0.1. No image can be pulled
+The engine is Debian's ``dockerd`` (package docker.io) started as root on its own socket, data-root, exec-root
+and pidfile, with ``--bridge=none --iptables=false --ip6tables=false``, so it never touches the host's network or
+a system-wide engine. Containers run with ``network_mode="host"`` and bind 127.0.0.1. No image can be pulled
 here, so the Redis image is a rootfs tar of host binaries plus the libraries ``ldd`` lists, imported as-is.
 
 The pytest fixtures around it are in ``tests/support/docker.py``.

@@ -3,7 +3,7 @@ Stubber for what moto lacks.
 
 What these tests can show: the create_replication_group request exactly as botocore serializes it for the
 wire (captured with a ``before-call`` hook on boto3's default session, which every ``boto3.client()`` of
-tasks/aws.py copies its events from), the adoption of a group an earlier run of the same migration made,
+elasticache_migrate/aws.py copies its events from), the adoption of a group an earlier run of the same migration made,
 the refusal of a group another migration owns, and the endpoint taken from describe_replication_groups.
 
 What they cannot show: a restore. moto never reads ``SnapshotArns`` (no RDB is loaded anywhere), reports

