@@ -277,10 +277,10 @@ def test_crc_check_value_and_streaming(backend: str) -> None:
 
 
 def test_scan_and_verify_with_the_pure_python_crc(every_type: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import elasticache_migrate.rdb
+    from elasticache_migrate.rdb import crc64
 
     fast = scan_rdb(every_type)
-    monkeypatch.setattr(elasticache_migrate.rdb, "_crc", elasticache_migrate.rdb._crc_python)
+    monkeypatch.setattr(crc64, "_crc", crc64._crc_python)
     assert scan_rdb(every_type, chunk_size=999) == fast
     assert verify_checksum(every_type) == (fast.stored_checksum, fast.computed_checksum)
 
