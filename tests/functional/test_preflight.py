@@ -25,7 +25,7 @@ from elasticache_migrate.testing.localredis import LocalRedisServer
 from flows.migrate import migrate_redis
 from tasks.preflight import run_checks
 from tests.conftest import REGION, free_port, make_plan, need
-from tests.unit.test_rdb import module2_value, rdb, s
+from tests.unit.rdb.rdb_writer import module2_value, rdb, s
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 

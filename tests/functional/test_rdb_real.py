@@ -265,7 +265,7 @@ def test_rdbchecksum_no(start_server: Server) -> None:
 
 def test_lzf_decoder_reads_redis_output(start_server: Server) -> None:
     """The LZF decoder (used for AUX values) against what liblzf in redis-server wrote."""
-    from elasticache_migrate.rdb import _Reader
+    from elasticache_migrate.rdb.reader import _Reader
 
     r, rdb_path = start_server()
     text = b"".join(b"line %d of a compressible value\n" % i for i in range(2000))

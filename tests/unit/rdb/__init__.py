@@ -1,0 +1,1 @@
+"""Unit tests of elasticache_migrate.rdb, one module per package part."""
