@@ -75,8 +75,8 @@ def translate_redis(exc: Exception, step: str, error: type[MigrationError], pref
 
     redis-py already turns the server's error codes into classes (``WRONGPASS``/``NOAUTH`` →
     ``AuthenticationError``, ``NOPERM`` → ``NoPermissionError``, ``LOADING`` → ``BusyLoadingError``, …).
-    ``remedy`` replaces the error class's default remedy for failures of the connection itself (the SYNC stream
-    names what to check on a replication link).
+    ``remedy`` replaces the error class's default remedy for the transient failures of the connection itself
+    (the SYNC stream names what to check on a replication link, and that the task is retried).
     """
     if isinstance(exc, redis.AuthenticationError):
         return SourceError(f"{prefix}Redis refused authentication ({exc})", step=step, retryable=False,
@@ -92,7 +92,7 @@ def translate_redis(exc: Exception, step: str, error: type[MigrationError], pref
         # a socket reset, refused, timed out or its TLS session cut (a server restarting, a network blip): transient
         return error(f"{prefix}{type(exc).__name__}: {exc}", step=step, retryable=True, remedy=remedy)
     if isinstance(exc, OSError):  # TLS failures, unreachable networks: not fixed by trying again at once
-        return error(f"{prefix}{type(exc).__name__}: {exc}", step=step, retryable=False, remedy=remedy)
+        return error(f"{prefix}{type(exc).__name__}: {exc}", step=step, retryable=False)
     return None
 
 
