@@ -87,6 +87,7 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".journal-")
         with os.fdopen(fd, "w") as f:
-            f.write(data.model_dump_json(by_alias=True, exclude_none=True, indent=2))
+            # absent sections are left out; a None inside one (pause_expires_at, rdb_saves before 7.0) is kept
+            f.write(data.model_dump_json(by_alias=True, exclude={k for k, v in data if v is None}, indent=2))
         os.replace(tmp, self.path)
         return data

@@ -9,6 +9,7 @@ from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.preflight.findings import Finding
 from elasticache_migrate.rdb.compat import rdb_version_written_by
 from elasticache_migrate.source.connection import server_info, source_client
+from elasticache_migrate.source.quiesce import blocking_clients, pause_mode
 from elasticache_migrate.source.replication import (
     SYNC_MIN_VERSION,
     read_sync_config,
@@ -16,7 +17,6 @@ from elasticache_migrate.source.replication import (
     sync_strategy,
     transfer_mode,
 )
-from tasks.quiesce import blocking_clients, pause_mode
 
 __all__ = ["source_findings", "sync_findings", "version_engine_findings", "cluster_findings", "sizing_findings"]
 

@@ -4,7 +4,8 @@ Redis client exceptions mapped by class to the error tree."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import ssl
+from collections.abc import Callable, Iterator
 
 import hiredis
 import redis
@@ -40,8 +41,8 @@ def redis_client(host: str, port: int, *, tls: bool = False, username: str | Non
 def _resolve_master(conn: RedisConnection, password: str | None) -> tuple[str, int]:
     """Ask Sentinel for the current master's address."""
     with redis_errors("connect", SourceError, f"Sentinel {conn.host}:{conn.port}"):
-        sentinel = Sentinel([(conn.host, conn.port)], socket_timeout=5, protocol=2)
-        addr = sentinel.discover_master(conn.sentinel_master)
+        sentinel = Sentinel([(conn.host, conn.port)], socket_timeout=5, protocol=2)  # type: ignore[no-untyped-call]
+        addr = sentinel.discover_master(conn.sentinel_master)  # type: ignore[no-untyped-call]
     return str(addr[0]), int(addr[1])
 
 
@@ -68,11 +69,14 @@ def server_info(client: redis.Redis) -> ServerInfo:
     return ServerInfo.from_info(client.info("server"))
 
 
-def translate_redis(exc: Exception, step: str, error: type[MigrationError], prefix: str) -> MigrationError | None:
+def translate_redis(exc: Exception, step: str, error: type[MigrationError], prefix: str,
+                    remedy: str | None = None) -> MigrationError | None:
     """redis-py, hiredis and socket exceptions of a Redis connection → the error tree, by class.
 
     redis-py already turns the server's error codes into classes (``WRONGPASS``/``NOAUTH`` →
     ``AuthenticationError``, ``NOPERM`` → ``NoPermissionError``, ``LOADING`` → ``BusyLoadingError``, …).
+    ``remedy`` replaces the error class's default remedy for the transient failures of the connection itself
+    (the SYNC stream names what to check on a replication link, and that the task is retried).
     """
     if isinstance(exc, redis.AuthenticationError):
         return SourceError(f"{prefix}Redis refused authentication ({exc})", step=step, retryable=False,
@@ -81,19 +85,28 @@ def translate_redis(exc: Exception, step: str, error: type[MigrationError], pref
         return error(f"{prefix}the Redis user may not run this command: {exc}", step=step, retryable=False,
                      remedy="grant the command to the plan's ACL user (ACL SETUSER …), see the README")
     if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):  # BusyLoadingError is a ConnectionError
-        return error(f"{prefix}Redis error {type(exc).__name__}: {exc}", step=step, retryable=True)
+        return error(f"{prefix}Redis error {type(exc).__name__}: {exc}", step=step, retryable=True, remedy=remedy)
     if isinstance(exc, (redis.RedisError, hiredis.ReplyError, hiredis.ProtocolError)):
         return error(f"{prefix}Redis error {type(exc).__name__}: {exc}", step=step, retryable=False)
-    if isinstance(exc, (ConnectionError, TimeoutError)):
-        # a socket reset, refused or timed out (a server restarting, a network blip): transient
-        return error(f"{prefix}{type(exc).__name__}: {exc}", step=step, retryable=True)
+    if isinstance(exc, (ConnectionError, TimeoutError, ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+        # a socket reset, refused, timed out or its TLS session cut (a server restarting, a network blip): transient
+        return error(f"{prefix}{type(exc).__name__}: {exc}", step=step, retryable=True, remedy=remedy)
     if isinstance(exc, OSError):  # TLS failures, unreachable networks: not fixed by trying again at once
         return error(f"{prefix}{type(exc).__name__}: {exc}", step=step, retryable=False)
     return None
 
 
 @contextlib.contextmanager
-def redis_errors(step: str, error: type[MigrationError] = SourceError, what: str = "") -> Iterator[None]:
-    """Map Redis client exceptions raised inside the block to ``error`` (see :func:`translate_redis`)."""
-    with boundary(translate_redis, step, error, what):
+def redis_errors(step: str, error: type[MigrationError] = SourceError, what: str | Callable[[], str] = "", *,
+                 remedy: str | None = None) -> Iterator[None]:
+    """Map Redis client exceptions raised inside the block to ``error`` (see :func:`translate_redis`).
+
+    ``what`` names the operation in the message; a callable is asked only when something failed (so it can say
+    how far the operation got).
+    """
+    def translate(exc: Exception, step: str, error: type[MigrationError], _prefix: str) -> MigrationError | None:
+        where = what() if callable(what) else what
+        return translate_redis(exc, step, error, f"{where}: " if where else "", remedy)
+
+    with boundary(translate, step, error):
         yield

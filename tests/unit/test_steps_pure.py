@@ -43,9 +43,7 @@ from elasticache_migrate.targets.elasticache import (
     slot_ranges,
 )
 from tasks.approval import approver_allowed
-from tasks.bgsave_wait import bgsave_finished
 from tasks.extract import Extracted
-from tasks.quiesce import REFUSE_WRITES_REPLICAS, blocking_clients, pause_mode, refuse_writes_settings
 from tasks.retry import retry_only_io
 from tasks.upload import already_uploaded, transfer_config, upload_extra_args
 from tasks.verify import KeyState, compare_key
@@ -64,94 +62,6 @@ def plan(**sections: dict[str, Any]) -> MigrationPlan:
     for name, fields in sections.items():
         data[name] = {**copy.deepcopy(data.get(name, {})), **fields}
     return validate_plan(data)
-
-
-# ---- snapshot.bgsave_finished ----------------------------------------------------------------------------------
-
-def test_bgsave_in_progress_is_not_finished() -> None:
-    before = {"rdb_saves": 3, "rdb_last_save_time": 100}
-    info = {"rdb_bgsave_in_progress": 1, "rdb_saves": 4, "rdb_last_save_time": 200, "rdb_last_bgsave_status": "ok"}
-    assert bgsave_finished(before, info) is False
-
-
-def test_bgsave_error_raises_with_remedy() -> None:
-    info = {"rdb_bgsave_in_progress": 0, "rdb_last_bgsave_status": "err", "rdb_saves": 3}
-    with pytest.raises(SnapshotError) as ei:
-        bgsave_finished({"rdb_saves": 3}, info)
-    assert "rdb_last_bgsave_status:err" in ei.value.message
-    assert "disk space" in ei.value.remedy and "overcommit" in ei.value.remedy
-    assert ei.value.step == "bgsave-wait"
-
-
-def test_bgsave_done_when_rdb_saves_grew() -> None:
-    before = {"rdb_saves": 3, "rdb_last_save_time": 100}
-    assert bgsave_finished(before, {"rdb_bgsave_in_progress": 0, "rdb_last_bgsave_status": "ok", "rdb_saves": 4,
-                                    "rdb_last_save_time": 100}) is True
-    # same count: the save we asked for has not happened yet, even if LASTSAVE moved (someone else's save)
-    assert bgsave_finished(before, {"rdb_bgsave_in_progress": 0, "rdb_last_bgsave_status": "ok", "rdb_saves": 3,
-                                    "rdb_last_save_time": 101}) is False
-
-
-def test_bgsave_old_server_uses_last_save_time() -> None:
-    before = {"rdb_bgsave_in_progress": 0, "rdb_last_save_time": 1_700_000_000}  # Redis < 7: no rdb_saves
-    assert bgsave_finished(before, {"rdb_bgsave_in_progress": 0, "rdb_last_bgsave_status": "ok",
-                                    "rdb_last_save_time": 1_700_000_000}) is False
-    assert bgsave_finished(before, {"rdb_bgsave_in_progress": 0, "rdb_last_bgsave_status": "ok",
-                                    "rdb_last_save_time": 1_700_000_001}) is True
-
-
-# ---- quiesce -------------------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize(
-    ("version", "mode"),
-    [((7, 0, 15), "client-pause-write"), ((6, 2, 0), "client-pause-write"), ((6, 0, 9), "refuse-writes"),
-     ((5, 0, 10), "refuse-writes"), ((3, 2, 6), "refuse-writes")],
-)
-def test_pause_mode(version: tuple[int, int, int], mode: str) -> None:
-    assert pause_mode(version) == mode
-
-
-@pytest.mark.parametrize(
-    ("version", "prefix"), [((3, 2, 6), "min-slaves"), ((4, 0, 14), "min-slaves"), ((5, 0, 10), "min-replicas"),
-                            ((6, 0, 9), "min-replicas")],
-)
-def test_refuse_writes_settings_names(version: tuple[int, int, int], prefix: str) -> None:
-    got = refuse_writes_settings(version, {f"{prefix}-to-write": "0", f"{prefix}-max-lag": "10"})
-    assert got == {f"{prefix}-to-write": str(REFUSE_WRITES_REPLICAS)}
-
-
-def test_refuse_writes_settings_turns_on_max_lag() -> None:
-    # With max-lag 0 Redis skips the min-slaves check entirely: writes would still be accepted.
-    got = refuse_writes_settings((3, 2, 6), {"min-slaves-to-write": "0", "min-slaves-max-lag": "0"})
-    assert got == {"min-slaves-to-write": str(REFUSE_WRITES_REPLICAS), "min-slaves-max-lag": "10"}
-    assert int(got["min-slaves-to-write"]) > 1000  # above any real replica count
-
-
-def client(**kw: Any) -> dict[str, Any]:
-    return {"id": "1", "addr": "10.0.0.5:51234", "name": "", "flags": "N", "cmd": "get", **kw}
-
-
-def test_blocking_clients_keeps_only_application_clients() -> None:
-    app = client(addr="10.0.0.5:51234", name="", flags="N")
-    app_named = client(addr="10.0.0.6:40000", name="sidekiq-worker", flags="N")
-    clients = [
-        client(name=f"elasticache-migrate:{MID}"),               # this run
-        client(name="elasticache-migrate:other-run"),             # a previous run of this tool
-        client(addr="10.0.0.9:6379", flags="S"),                   # a replica
-        client(flags="O", cmd="monitor"),                          # MONITOR
-        client(name="sentinel-1a2b3c4d-cmd", flags="N"),           # Sentinel
-        client(name="prometheus-exporter"),                        # allow-listed by name
-        client(addr="10.0.9.1:3333"),                              # allow-listed by address prefix
-        app,
-        app_named,
-    ]
-    left = blocking_clients(clients, MID, allowed=["prometheus-exporter", "10.0.9."])
-    assert left == [app, app_named]
-
-
-def test_blocking_clients_empty_allow_list() -> None:
-    app = client(name="exporter")
-    assert blocking_clients([app], MID, allowed=[]) == [app]
 
 
 # ---- elasticache request ---------------------------------------------------------------------------------------
