@@ -6,3 +6,7 @@
 - :mod:`.source_checks`, :mod:`.rdb_checks`, :mod:`.aws_checks`: the checks, by what they look at;
 - :mod:`.sizing`, :mod:`.cluster_safety`: the pure rules behind the sizing and cluster-mode checks.
 """
+
+from __future__ import annotations
+
+__all__: list[str] = []
