@@ -35,8 +35,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from approval_service.interaction import BadInteraction, Click, parse_interaction
+from elasticache_migrate.approval import approver_in
 from elasticache_migrate.slack import closed_message, outcome_text
-from tasks.approval import ResumeRefused, approver_in, resume_run
+from tasks.approval import ResumeRefused, resume_run
 
 __all__ = ["Settings", "Outcome", "create_app", "decide", "SLACK_NOTE"]
 

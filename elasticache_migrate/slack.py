@@ -6,10 +6,16 @@ an incoming-webhook POST, ``chat.postMessage`` and ``chat.update`` through slack
 
 Secrets stay out of logs: the webhook URL and the bot token are never put in a message or an exception,
 and the SDK clients get a silenced logger (their request dumps and retry lines print the webhook URL).
+
+The seam: what slack_sdk raises (its own ``SlackClientError`` family) and what its urllib transport lets through
+(``OSError`` for refused, unreachable, timed out and TLS, ``http.client.HTTPException`` for a broken answer,
+``ValueError`` for an answer that is not JSON or a URL urllib cannot use) become :class:`SlackError`, by class.
+Anything else is a bug and propagates.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import re
@@ -94,7 +100,7 @@ def mention(approver: str) -> str:
     return f"<@{approver}>" if _USER_ID.match(approver) else approver
 
 
-def run_url(ui_url: str | None, run_id: Any) -> str | None:
+def run_url(ui_url: str | None, run_id: uuid.UUID | str) -> str | None:
     """The run's page in the Prefect UI, or None without a UI base URL."""
     return f"{ui_url.rstrip('/')}/runs/flow-run/{run_id}" if ui_url else None
 
@@ -105,12 +111,12 @@ def outcome_text(decision: str, approver: str, note: str = "") -> str:
     return f"{verb} by {mention(approver)}{f' ({note})' if note else ''}"
 
 
-def button_value(run_id: Any, migration_id: str, pause_key: str) -> str:
+def button_value(run_id: uuid.UUID | str, migration_id: str, pause_key: str) -> str:
     """The compact JSON a button carries (Slack allows 2000 characters)."""
     return json.dumps({"run": str(run_id), "migration": migration_id, "key": pause_key}, separators=(",", ":"))
 
 
-def parse_button_value(value: Any) -> ButtonValue:
+def parse_button_value(value: object) -> ButtonValue:
     """Read a button value back.
 
     Raises:
@@ -136,7 +142,7 @@ def parse_button_value(value: Any) -> ButtonValue:
     return ButtonValue(run_id, migration_id, key)
 
 
-def approval_message(*, migration_id: str, summary_md: str, run_id: Any, pause_key: str,
+def approval_message(*, migration_id: str, summary_md: str, run_id: uuid.UUID | str, pause_key: str,
                      ui_url: str | None) -> dict[str, Any]:
     """The Block Kit approval request: the summary, a link to the run, Approve / Reject buttons.
 
@@ -179,17 +185,21 @@ def closed_message(original: dict[str, Any] | None, outcome: str) -> dict[str, A
 # ---------------------------------------------------------------- I/O
 
 
+_TRANSPORT_ERRORS = (OSError, http.client.HTTPException, ValueError)  # urllib, under slack_sdk
+
+
 def post_webhook(url: str, message: dict[str, Any], *, timeout: int = 10) -> None:
     """POST a message to an incoming webhook.
 
     Raises:
         SlackError: Slack answered with an error status, or could not be reached.
     """
+    from slack_sdk.errors import SlackClientError
     from slack_sdk.webhook import WebhookClient
 
     try:
         resp = WebhookClient(url, timeout=timeout, logger=_sdk_logger).send_dict(message)
-    except Exception as exc:  # noqa: BLE001 - urllib errors can quote the URL, a secret: not chained
+    except (SlackClientError, *_TRANSPORT_ERRORS) as exc:  # these can quote the URL, a secret: not chained
         raise SlackError(f"webhook unreachable ({type(exc).__name__})") from None
     if resp.status_code != 200:
         raise SlackError(f"webhook answered HTTP {resp.status_code}: {str(resp.body)[:100]}")
@@ -217,12 +227,12 @@ def update_message(api_url: str, token: str, ref: MessageRef, message: dict[str,
 
 def _call(api_url: str, token: str, method: str, timeout: int, **kwargs: Any) -> Any:
     from slack_sdk import WebClient
-    from slack_sdk.errors import SlackApiError
+    from slack_sdk.errors import SlackApiError, SlackClientError
 
     client = WebClient(token=token, base_url=api_url.rstrip("/") + "/", timeout=timeout, logger=_sdk_logger)
     try:
         return getattr(client, method)(**kwargs)
     except SlackApiError as exc:
         raise SlackError(f"Slack refused {method}: {exc.response.get('error', exc.response.status_code)}") from exc
-    except Exception as exc:  # noqa: BLE001 - urllib errors (the token is in a header, never in these)
+    except (SlackClientError, *_TRANSPORT_ERRORS) as exc:  # the token is in a header, never in these
         raise SlackError(f"Slack unreachable for {method} ({type(exc).__name__})") from exc

@@ -11,23 +11,32 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+import uuid
 from typing import Any, Literal
 
+import httpx
 from prefect import get_run_logger, pause_flow_run
-from prefect.exceptions import FlowPauseTimeout
+from prefect.context import FlowRunContext
+from prefect.exceptions import FlowPauseTimeout, ObjectNotFound
 from prefect.input import RunInput
 
+from elasticache_migrate.approval import (
+    TIMEOUT_APPROVER,
+    Decision,
+    approver_allowed,
+    ignored_outcome,
+    refused_description,
+    timed_out_outcome,
+)
 from elasticache_migrate.errors import ApprovalTimedOut
+from elasticache_migrate.log import logger
+from elasticache_migrate.notify import close_approval_request, post_approval_request
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.slack import outcome_text
-from tasks.notify import close_approval_request, post_approval_request
 
-__all__ = ["ApprovalInput", "Decision", "ResumeRefused", "approver_allowed", "approver_in", "request_approval",
-           "resume_run", "wait_for_paused_run"]
+__all__ = ["ApprovalInput", "Decision", "ResumeRefused", "request_approval", "resume_run", "wait_for_paused_run"]
 
 
-TIMEOUT_APPROVER = "(approval-timeout)"  # reserved: the deadline's own answer, refused from people
 FORM_HINT = "Answer with decision `approve` or `reject`, your name as approver, and an optional note."
 
 
@@ -41,28 +50,6 @@ class ApprovalInput(RunInput):
     decision: Literal["approve", "reject"]
     approver: str
     note: str = ""
-
-
-@dataclass(frozen=True)
-class Decision:
-    """The outcome of the approval gate."""
-
-    approved: bool
-    approver: str
-    note: str
-
-
-def approver_allowed(plan: MigrationPlan, approver: str) -> bool:
-    """Whether ``approver`` is on the plan's allow-list (an empty list allows anyone who can resume)."""
-    return approver_in(plan.approval.approvers, approver)
-
-
-def approver_in(approvers: list[str], approver: str) -> bool:
-    """The allow-list rule itself (case-insensitive; empty allows anyone; never the timeout's reserved name)."""
-    if approver.strip() == TIMEOUT_APPROVER or not approver.strip():
-        return False
-    allowed = [a.strip().lower() for a in approvers]
-    return not allowed or approver.strip().lower() in allowed
 
 
 def request_approval(plan: MigrationPlan, summary_md: str, poll_interval: int = 2) -> Decision:
@@ -86,7 +73,7 @@ def request_approval(plan: MigrationPlan, summary_md: str, poll_interval: int = 
         if remaining <= 0:
             raise ApprovalTimedOut(f"no approval within {timeout}s", step="approval")
         key = f"approval-{time.time_ns()}"  # this pause's key: the Slack buttons carry it
-        posted = post_approval_request(plan, description, run_id, key)
+        posted = post_approval_request(plan, description, run_id, key, log)
         # Our own deadline answers the pause with a "timeout" decision, so the run can roll back and end with
         # a message that says why; Prefect's pause timeout (later) is only the backstop if this process dies.
         watchdog = _timeout_watchdog(remaining, f"no decision within {timeout}s")
@@ -99,31 +86,27 @@ def request_approval(plan: MigrationPlan, summary_md: str, poll_interval: int = 
                 key=key,
             )
         except FlowPauseTimeout as exc:
-            close_approval_request(plan, posted, f":hourglass: No decision within {timeout}s: rolled back")
+            close_approval_request(plan, posted, timed_out_outcome(timeout), log)
             raise ApprovalTimedOut(f"no approval within {timeout}s", step="approval") from exc
         finally:
             watchdog.cancel()
         if answer.approver == TIMEOUT_APPROVER:
             log.warning("no decision within %ss: rolling back", timeout)
-            close_approval_request(plan, posted, f":hourglass: No decision within {timeout}s: rolled back")
+            close_approval_request(plan, posted, timed_out_outcome(timeout), log)
             raise ApprovalTimedOut(f"no approval within {timeout}s", step="approval")
         if not approver_allowed(plan, answer.approver):
             log.warning("ignoring %s from %r: not in approval.approvers; waiting for an allowed approver",
                         answer.decision, answer.approver)
-            close_approval_request(plan, posted, f":warning: {answer.decision} by {answer.approver!r} ignored: "
-                                                 "not in approval.approvers; a new request follows")
-            description = (f"**{answer.approver!r} may not decide this cutover** (allowed: "
-                           f"{', '.join(plan.approval.approvers)}).\n\n{summary_md}")
+            close_approval_request(plan, posted, ignored_outcome(answer.decision, answer.approver), log)
+            description = refused_description(plan, answer.approver, summary_md)
             continue
         log.info("cutover %s by %s%s", "APPROVED" if answer.decision == "approve" else "REJECTED",
                  answer.approver, f": {answer.note}" if answer.note else "")
-        close_approval_request(plan, posted, outcome_text(answer.decision, answer.approver, answer.note))
+        close_approval_request(plan, posted, outcome_text(answer.decision, answer.approver, answer.note), log)
         return Decision(answer.decision == "approve", answer.approver, answer.note)
 
 
-def _current_run_id() -> Any:
-    from prefect.context import FlowRunContext
-
+def _current_run_id() -> uuid.UUID | None:
     ctx = FlowRunContext.get()
     return ctx.flow_run.id if ctx and ctx.flow_run else None
 
@@ -137,8 +120,10 @@ def _timeout_watchdog(seconds: float, note: str) -> threading.Timer:
             return
         try:
             resume_run(run_id, "reject", TIMEOUT_APPROVER, note)
-        except Exception:  # noqa: BLE001 - already resumed by a person: nothing to do
+        except ResumeRefused:  # already resumed by a person: nothing to do
             pass
+        except (ObjectNotFound, httpx.HTTPError) as exc:  # the API is gone: Prefect's pause timeout is the backstop
+            logger.warning("approval deadline: run %s not resumed (%s)", run_id, type(exc).__name__)
 
     t = threading.Timer(seconds, fire)
     t.daemon = True

@@ -1,121 +1,33 @@
-"""Notifications: one message per phase to Slack (incoming webhook or bot token), or to the log only.
+"""notify: one message per phase to Slack, or to the run's log only (see :mod:`elasticache_migrate.notify`).
 
-- ``notifications.slack_webhook_secret`` set → the webhook gets every phase message;
-- else ``notifications.slack_bot_token_secret`` + ``notifications.slack_channel`` → ``chat.postMessage``;
-- else the run's log only.
-
-The approval request with Approve / Reject buttons (needs the bot token and ``approval.slack_channel``) is
-posted and closed from here too. Nothing here ever raises into the flow: a Slack that fails is logged (without
-the URL or the token) and the migration goes on.
+Called by the flow with the run's logger; :func:`notify_flow_failure` is the flow's failure hook, which runs
+outside the flow's body and logs through the failed run's own logger. Nothing here ever raises into the flow.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from elasticache_migrate import slack
+from prefect import get_run_logger
+from prefect.logging.loggers import flow_run_logger
+
+from elasticache_migrate import notify as engine
+from elasticache_migrate.errors import PlanError
 from elasticache_migrate.plan import MigrationPlan, validate_plan
-from elasticache_migrate.secrets import resolve_secret
-from tasks.log import run_logger
 
-__all__ = ["EVENTS", "PostedApproval", "slack_payload", "notify", "notify_flow_failure", "post_approval_request",
-           "close_approval_request"]
-
-EVENTS = {
-    "started": ":arrow_forward:",
-    "approval-requested": ":raised_hand:",
-    "cutover": ":twisted_rightwards_arrows:",
-    "succeeded": ":white_check_mark:",
-    "rolled-back": ":leftwards_arrow_with_hook:",
-    "rejected": ":no_entry:",
-    "failed": ":x:",
-}
-
-
-@dataclass(frozen=True)
-class PostedApproval:
-    """An approval request as posted, so it can be closed with the outcome."""
-
-    ref: slack.MessageRef
-    message: dict[str, Any]
-
-
-def _logger() -> Any:
-    return run_logger()  # the run's logger, or a plain one in hooks and scripts
-
-
-def slack_payload(plan: MigrationPlan, event: str, text: str) -> dict[str, Any]:
-    """The Slack message for one phase (text fallback + one section block)."""
-    icon = EVENTS.get(event, ":information_source:")
-    title = f"{icon} *{plan.migration_id}* — {event}"
-    return {
-        "text": f"{plan.migration_id}: {event}: {text}",
-        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": f"{title}\n{text}"}}],
-    }
+__all__ = ["notify", "notify_flow_failure"]
 
 
 def notify(plan: MigrationPlan, event: str, text: str) -> bool:
-    """Send one phase message; True if Slack accepted it (False: logged only, or Slack failed)."""
-    log = _logger()
-    log.info("[notify %s] %s", event, text)
-    n = plan.notifications
-    try:
-        url = resolve_secret(n.slack_webhook_secret, purpose="Slack webhook URL")
-        if url:
-            slack.post_webhook(url, slack_payload(plan, event, text))
-            return True
-        if n.slack_bot_token_secret and n.slack_channel:
-            token = resolve_secret(n.slack_bot_token_secret, purpose="Slack bot token")
-            if token:
-                slack.post_message(n.slack_api_url, token, n.slack_channel, slack_payload(plan, event, text))
-                return True
-    except Exception as exc:  # noqa: BLE001 - a notification never stops a migration (messages hold no secret)
-        log.warning("Slack notification %r not sent: %s", event, exc)
-    return False
-
-
-def post_approval_request(plan: MigrationPlan, summary_md: str, run_id: Any, pause_key: str) -> PostedApproval | None:
-    """Post the Block Kit approval request (Approve / Reject buttons) to ``approval.slack_channel``.
-
-    Needs ``notifications.slack_bot_token_secret`` and ``approval.slack_channel``; without them, or if Slack
-    fails, returns None and the run waits for a decision in the Prefect UI as before.
-    """
-    channel, token_ref = plan.approval.slack_channel, plan.notifications.slack_bot_token_secret
-    if not channel or not token_ref or run_id is None:
-        return None
-    log = _logger()
-    message = slack.approval_message(migration_id=plan.migration_id, summary_md=summary_md, run_id=run_id,
-                                     pause_key=pause_key, ui_url=plan.approval.ui_url)
-    try:
-        token = resolve_secret(token_ref, purpose="Slack bot token")
-        if not token:
-            return None
-        ref = slack.post_message(plan.notifications.slack_api_url, token, channel, message)
-    except Exception as exc:  # noqa: BLE001 - the Prefect UI still takes the decision
-        log.warning("Slack approval request not posted (decide in the Prefect UI): %s", exc)
-        return None
-    log.info("approval request posted to Slack channel %s", channel)
-    return PostedApproval(ref, message)
-
-
-def close_approval_request(plan: MigrationPlan, posted: PostedApproval | None, outcome: str) -> None:
-    """Replace the buttons of a posted approval request with the outcome (whoever decided, wherever)."""
-    if posted is None or not plan.notifications.slack_bot_token_secret:
-        return
-    try:
-        token = resolve_secret(plan.notifications.slack_bot_token_secret, purpose="Slack bot token")
-        if token:
-            slack.update_message(plan.notifications.slack_api_url, token, posted.ref,
-                                 slack.closed_message(posted.message, outcome))
-    except Exception as exc:  # noqa: BLE001 - stale buttons only earn a 409 from the approval service
-        _logger().warning("Slack approval request not updated: %s", exc)
+    """Send one phase message from the flow; True if Slack accepted it (False: logged only, or Slack failed)."""
+    return engine.notify(plan, event, text, get_run_logger())
 
 
 def notify_flow_failure(flow: Any, flow_run: Any, state: Any) -> None:
     """Prefect on_failure/on_crashed hook: tell the channel the run failed and why."""
     try:
         plan = validate_plan(dict(flow_run.parameters["plan"]))
-    except Exception:  # noqa: BLE001 - nothing to notify with
+    except (KeyError, TypeError, ValueError, PlanError):  # no plan (or not one) to notify with
         return
-    notify(plan, "failed", f"run {flow_run.name} ended {state.type.value}: {state.message or ''}")
+    engine.notify(plan, "failed", f"run {flow_run.name} ended {state.type.value}: {state.message or ''}",
+                  flow_run_logger(flow_run, flow))

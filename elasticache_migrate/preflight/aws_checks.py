@@ -4,27 +4,45 @@ from __future__ import annotations
 
 from typing import Any
 
-from elasticache_migrate.aws import aws_client
+import docker.errors
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
+
+from elasticache_migrate.aws import aws_client, error_code
+from elasticache_migrate.cutover.base import redact
+from elasticache_migrate.cutover.restart import check_containers
+from elasticache_migrate.errors import MigrationError
 from elasticache_migrate.plan import MigrationPlan
+from elasticache_migrate.preflight.facts import PreflightFacts
 from elasticache_migrate.preflight.findings import Finding
+from elasticache_migrate.targets.elasticache import describe_group, group_migration_id
+from elasticache_migrate.targets.rehearsal import rehearsal_binary_name
+from elasticache_migrate.testing.binaries import BinaryUnavailable, find_binary
 from tasks.grant import canonical_id, grant_route, partition_of
 
-__all__ = ["bucket_findings", "grant_findings", "target_findings", "cutover_findings"]
+__all__ = ["bucket_findings", "grant_findings", "target_findings", "cutover_findings", "AWS_FAILURES"]
+
+AWS_FAILURES = (ClientError, BotoCoreError, ResponseParserError)
+"""What an AWS call raises: AWS's answer (its error code says which, :func:`~elasticache_migrate.aws.error_code`),
+botocore's own failure (no credentials, endpoint unreachable, …), or an answer that is not AWS's (an HTML error
+page: moto lacks describe_cache_engine_versions)."""
+BUCKET_MISSING = frozenset({"NoSuchBucket", "404"})
+SUBNET_GROUP_MISSING = frozenset({"CacheSubnetGroupNotFoundFault"})
+SECURITY_GROUP_MISSING = frozenset({"InvalidGroup.NotFound", "InvalidGroupId.NotFound"})
+# Reading the app's config: the backends map their failures to CutoverError; a file they cannot read (permissions)
+# and a value they cannot parse (ValueError, UnicodeDecodeError) come through as themselves.
+_CONFIG_UNREADABLE = (MigrationError, OSError, ValueError)
 
 
-def _code(exc: Exception) -> str:
-    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__))
-
-
-def bucket_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[Finding]:
+def bucket_findings(plan: MigrationPlan, facts: PreflightFacts) -> list[Finding]:
     """The staging bucket exists, in the target's region, with ACLs usable, and what encryption it forces."""
     s3 = aws_client(plan, "s3")
     b, region = plan.staging.bucket, plan.aws.region
     try:
         loc = s3.get_bucket_location(Bucket=b).get("LocationConstraint") or "us-east-1"
-    except Exception as exc:  # noqa: BLE001
-        code = _code(exc)
-        if code in {"NoSuchBucket", "404"}:
+    except AWS_FAILURES as exc:
+        code = error_code(exc)
+        if code in BUCKET_MISSING:
             return [Finding("bucket", "block", f"bucket s3://{b} does not exist",
                             f"create it in {region} (aws s3 mb s3://{b} --region {region}) or fix staging.bucket")]
         return [Finding("bucket", "block", f"cannot read bucket s3://{b}: {code}",
@@ -36,9 +54,9 @@ def bucket_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[Finding]
     try:
         rules = s3.get_bucket_ownership_controls(Bucket=b)["OwnershipControls"]["Rules"]
         ownership = rules[0]["ObjectOwnership"] if rules else "ObjectWriter"
-    except Exception:  # noqa: BLE001 - no ownership controls = ACLs enabled (legacy buckets)
+    except AWS_FAILURES:  # no ownership controls = ACLs enabled (legacy buckets)
         ownership = "ObjectWriter"
-    facts["bucket_ownership"] = ownership
+    facts.bucket_ownership = ownership
     if ownership == "BucketOwnerEnforced":
         if grant_route(region) == "acl":
             out.append(Finding("bucket", "block", f"s3://{b} has ACLs disabled (Object Ownership: "
@@ -50,8 +68,8 @@ def bucket_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[Finding]
                                "policy, which the grant step writes"))
     try:
         rules = s3.get_bucket_encryption(Bucket=b)["ServerSideEncryptionConfiguration"]["Rules"]
-        algo = rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"]
-    except Exception:  # noqa: BLE001 - no default encryption configured
+        algo = rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] if rules else None
+    except AWS_FAILURES:  # no default encryption configured
         algo = None
     if algo and algo != "AES256":
         out.append(Finding("bucket", "info", f"s3://{b} encrypts with {algo} by default; ElastiCache cannot read "
@@ -65,7 +83,7 @@ def bucket_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[Finding]
     return out
 
 
-def grant_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[Finding]:
+def grant_findings(plan: MigrationPlan, facts: PreflightFacts) -> list[Finding]:
     """How ElastiCache will be allowed to read the object in this region (the grant step uses the same rule)."""
     region = plan.aws.region
     if grant_route(region) == "policy":
@@ -77,20 +95,19 @@ def grant_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[Finding]:
                     "the worker needs s3:GetObjectAcl and s3:PutObjectAcl")]
 
 
-def target_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[Finding]:
+def target_findings(plan: MigrationPlan, facts: PreflightFacts) -> list[Finding]:
     """The target can be created: id free (or ours), network and engine version exist; rehearsal binary present."""
     t = plan.target
     if t.kind == "rehearsal":
         return _rehearsal_findings(plan)
-    from elasticache_migrate.targets.elasticache import describe_group, group_migration_id
-
     ec = aws_client(plan, "elasticache")
     out: list[Finding] = []
     try:
         group = describe_group(ec, t.replication_group_id)
         owner = group_migration_id(ec, group) if group else None
-    except Exception as exc:  # noqa: BLE001
-        return [Finding("target", "warn", f"cannot look up replication group {t.replication_group_id}: {_code(exc)}",
+    except AWS_FAILURES as exc:
+        return [Finding("target", "warn", f"cannot look up replication group {t.replication_group_id}: "
+                        f"{error_code(exc)}",
                         "give the worker elasticache:DescribeReplicationGroups and ListTagsForResource")]
     if group and owner != plan.migration_id:
         out.append(Finding("target", "block", f"replication group {t.replication_group_id} exists and is not this "
@@ -105,28 +122,35 @@ def target_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[Finding]
         try:
             ec.describe_cache_subnet_groups(CacheSubnetGroupName=t.subnet_group)
             out.append(Finding("network", "info", f"cache subnet group {t.subnet_group} exists"))
-        except Exception as exc:  # noqa: BLE001
-            sev = "block" if "NotFound" in _code(exc) else "warn"
-            out.append(Finding("network", sev, f"cache subnet group {t.subnet_group}: {_code(exc)}",
+        except AWS_FAILURES as exc:
+            code = error_code(exc)
+            sev = "block" if code in SUBNET_GROUP_MISSING else "warn"
+            out.append(Finding("network", sev, f"cache subnet group {t.subnet_group}: {code}",
                                "create it (subnets of the app's VPC) or fix target.subnet_group"))
     if t.security_group_ids:
-        try:
-            ec2 = aws_client(plan, "ec2")
-            groups = ec2.describe_security_groups(GroupIds=t.security_group_ids)["SecurityGroups"]
-            found = {g["GroupId"] for g in groups}
-            missing = [g for g in t.security_group_ids if g not in found]
-        except Exception as exc:  # noqa: BLE001
-            code = _code(exc)
-            missing = list(t.security_group_ids) if "NotFound" in code else []
-            if not missing:
-                out.append(Finding("network", "warn", f"cannot check security groups: {code}",
-                                   "give the worker ec2:DescribeSecurityGroups"))
-        if missing:
-            out.append(Finding("network", "block", f"security group(s) {', '.join(missing)} do not exist in "
-                               f"{plan.aws.region}", "fix target.security_group_ids"))
-        elif t.security_group_ids and not any(f.check == "network" and "security" in f.seen for f in out):
-            out.append(Finding("network", "info", f"security groups {', '.join(t.security_group_ids)} exist"))
+        out.extend(_security_group_findings(plan))
     return out
+
+
+def _security_group_findings(plan: MigrationPlan) -> list[Finding]:
+    """target.security_group_ids exist in the region (DescribeSecurityGroups)."""
+    ids = plan.target.security_group_ids
+    try:
+        ec2 = aws_client(plan, "ec2")
+        groups = ec2.describe_security_groups(GroupIds=ids)["SecurityGroups"]
+    except AWS_FAILURES as exc:
+        code = error_code(exc)
+        if code not in SECURITY_GROUP_MISSING:
+            return [Finding("network", "warn", f"cannot check security groups: {code}",
+                            "give the worker ec2:DescribeSecurityGroups")]
+        missing = list(ids)
+    else:
+        found = {g["GroupId"] for g in groups}
+        missing = [g for g in ids if g not in found]
+    if missing:
+        return [Finding("network", "block", f"security group(s) {', '.join(missing)} do not exist in "
+                        f"{plan.aws.region}", "fix target.security_group_ids")]
+    return [Finding("network", "info", f"security groups {', '.join(ids)} exist")]
 
 
 def _engine_version_offered(ec: Any, plan: MigrationPlan) -> list[Finding]:
@@ -135,8 +159,8 @@ def _engine_version_offered(ec: Any, plan: MigrationPlan) -> list[Finding]:
     try:
         versions = [v["EngineVersion"] for page in ec.get_paginator("describe_cache_engine_versions").paginate(
             Engine=t.engine) for v in page.get("CacheEngineVersions", [])]
-    except Exception as exc:  # noqa: BLE001 - e.g. moto, which lacks this API
-        return [Finding("engine", "warn", f"cannot list {t.engine} engine versions: {_code(exc)}",
+    except AWS_FAILURES as exc:  # e.g. moto, which lacks this API
+        return [Finding("engine", "warn", f"cannot list {t.engine} engine versions: {error_code(exc)}",
                         "check target.engine_version in the ElastiCache console")]
     if any(v == t.engine_version or v.startswith(t.engine_version + ".") for v in versions):
         return [Finding("engine", "info", f"{t.engine} {t.engine_version} is offered in {plan.aws.region}")]
@@ -146,9 +170,6 @@ def _engine_version_offered(ec: Any, plan: MigrationPlan) -> list[Finding]:
 
 def _rehearsal_findings(plan: MigrationPlan) -> list[Finding]:
     """The local server that stands in for the engine is available."""
-    from elasticache_migrate.targets.rehearsal import rehearsal_binary_name
-    from elasticache_migrate.testing.binaries import find_binary
-
     t = plan.target
     name = t.rehearsal_binary or rehearsal_binary_name(t.engine, t.engine_version)
     if not name:
@@ -156,17 +177,16 @@ def _rehearsal_findings(plan: MigrationPlan) -> list[Finding]:
                         "set target.rehearsal_binary (python -m elasticache_migrate.testing.binaries list)")]
     try:
         b = find_binary(name)
-    except Exception as exc:  # noqa: BLE001
+    except (BinaryUnavailable, OSError) as exc:
         return [Finding("target", "block", f"rehearsal server {name} unavailable: {exc}",
                         f"python -m elasticache_migrate.testing.binaries fetch {name}")]
     return [Finding("target", "info", f"rehearsal target: {b.flavor} {b.version} ({b.name}) stands in for "
                     f"{t.engine} {t.engine_version}")]
 
 
-def cutover_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[Finding]:
+def cutover_findings(plan: MigrationPlan, facts: PreflightFacts) -> list[Finding]:
     """The app's config can be read where the plan says it lives."""
-    from elasticache_migrate.cutover.base import redact
-    from tasks.switch_config import config_backend
+    from tasks.switch_config import config_backend  # (moves into elasticache_migrate.cutover)
 
     try:
         backend = config_backend(plan)
@@ -174,16 +194,14 @@ def cutover_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[Finding
             return [Finding("cutover", "warn", "cutover.backend is 'none'",
                             "the app will have to be pointed at the new endpoint by hand")]
         value = backend.read()
-    except Exception as exc:  # noqa: BLE001
+    except _CONFIG_UNREADABLE as exc:
         return [Finding("cutover", "block", f"cannot read the app's config: {exc}",
                         "fix the cutover settings or the worker's access to them")]
     found = [Finding("cutover", "info", f"{backend.describe()} currently {redact(value)}")]
     if plan.cutover.restart_containers:
-        from elasticache_migrate.cutover.restart import check_containers
-
         try:
             check_containers(plan)
-        except Exception as exc:  # noqa: BLE001
+        except (MigrationError, docker.errors.DockerException) as exc:
             return found + [Finding("cutover", "block", f"cannot find the app containers to restart: {exc}",
                                     "fix cutover.restart_containers / cutover.docker_host")]
         found.append(Finding("cutover", "info", f"will restart {', '.join(plan.cutover.restart_containers)} "

@@ -9,14 +9,23 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
 
+import docker.errors
+import redis
+
+from elasticache_migrate.errors import MigrationError
 from elasticache_migrate.plan import MigrationPlan
+from elasticache_migrate.preflight.facts import PreflightFacts
 from elasticache_migrate.preflight.findings import Finding
-from elasticache_migrate.rdb import RdbFormatError, RdbHeader, scan_rdb
+from elasticache_migrate.rdb import RdbFormatError, RdbHeader, RdbSummary, scan_rdb
 from elasticache_migrate.rdb.compat import VALKEY_MAGIC_VERSION, elasticache_loads, lowest_engine_loading
 
-__all__ = ["header_label", "engine_findings", "rdb_findings", "inspect_file", "existing_rdb_findings"]
+__all__ = ["header_label", "engine_findings", "rdb_findings", "inspect_file", "existing_rdb_findings", "file_absent"]
+
+# Why the current dump could not be read: the sources map Docker/file/Redis failures to ExtractError/SourceError;
+# what they let through is a socket, Redis or Docker error of its own.
+_UNREADABLE = (MigrationError, OSError, redis.RedisError, docker.errors.DockerException)
+_ABSENT = (FileNotFoundError, docker.errors.NotFound)
 
 
 def header_label(h: RdbHeader) -> str:
@@ -40,7 +49,7 @@ def engine_findings(header: RdbHeader, engine: str, engine_version: str, origin:
                     "in restore-failed", todo)]
 
 
-def rdb_findings(summary: Any, plan: MigrationPlan, origin: str) -> list[Finding]:
+def rdb_findings(summary: RdbSummary, plan: MigrationPlan, origin: str) -> list[Finding]:
     """Findings for a scanned RDB (:class:`elasticache_migrate.rdb.RdbSummary`) against the plan's target."""
     t = plan.target
     out = engine_findings(summary.header, t.engine, t.engine_version, origin)
@@ -76,7 +85,7 @@ def rdb_findings(summary: Any, plan: MigrationPlan, origin: str) -> list[Finding
     return out
 
 
-def inspect_file(path: str | Path, plan: MigrationPlan, origin: str) -> tuple[list[Finding], Any]:
+def inspect_file(path: str | Path, plan: MigrationPlan, origin: str) -> tuple[list[Finding], RdbSummary | None]:
     """Scan an RDB file and return its findings (a truncated or malformed file is a blocking finding)."""
     try:
         summary = scan_rdb(path)
@@ -86,20 +95,32 @@ def inspect_file(path: str | Path, plan: MigrationPlan, origin: str) -> tuple[li
     return rdb_findings(summary, plan, origin), summary
 
 
-def existing_rdb_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[Finding]:
+def file_absent(exc: BaseException) -> bool:
+    """Whether reading the RDB failed because there is no file (yet): by class, or the class it was mapped from."""
+    return isinstance(exc, _ABSENT) or isinstance(exc.__cause__, _ABSENT)
+
+
+def _what(exc: BaseException) -> str:
+    """The failure without its remedy (a MigrationError's ``str`` ends with "— what to do: …")."""
+    if isinstance(exc, MigrationError):
+        return f"[{exc.step}] {exc.message}" if exc.step else exc.message
+    return str(exc)
+
+
+def existing_rdb_findings(plan: MigrationPlan, facts: PreflightFacts) -> list[Finding]:
     """Read the dump the source already has (read-only) and check it like the real snapshot will be."""
+    # imported here: the RDB sources still live in the task module (they move into the engine's staging package)
     from tasks.extract import rdb_path_on_server, rdb_source_for
 
     try:
         path = rdb_path_on_server(plan)
         src = rdb_source_for(plan)
         size, chunks = src.open(path)
-    except Exception as exc:  # noqa: BLE001 - absent file, unreachable engine: a finding either way
-        text = str(exc)
-        if "does not exist" in text or "NotFound" in text or "not found" in text.lower():
-            return [Finding("rdb", "info", f"the source has no RDB file yet ({text.split(' — ')[0]}); the "
+    except _UNREADABLE as exc:  # absent file, unreachable engine: a finding either way
+        if file_absent(exc):
+            return [Finding("rdb", "info", f"the source has no RDB file yet ({_what(exc)}); the "
                             "snapshot is checked after BGSAVE, before upload")]
-        return [Finding("rdb", "warn", f"cannot read the source's current RDB: {text}",
+        return [Finding("rdb", "warn", f"cannot read the source's current RDB: {exc}",
                         "the snapshot is still checked after BGSAVE, before upload")]
     origin = f"current {src.describe(path)}"
     work = plan.workdir
@@ -113,5 +134,5 @@ def existing_rdb_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[Fi
     finally:
         os.unlink(tmp)
     if summary is not None:
-        facts["rdb_summary"] = summary
+        facts.rdb_summary = summary
     return findings

@@ -15,6 +15,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import redis
+
 from elasticache_migrate.preflight.findings import Finding
 
 __all__ = [
@@ -226,7 +228,7 @@ def memory_usage(info: Mapping[str, Any]) -> tuple[int, int | None]:
     return int(info["used_memory"]), (int(dataset) if dataset is not None else None)
 
 
-def used_memory_from(r: Any) -> int:
+def used_memory_from(r: redis.Redis) -> int:
     """The source's ``used_memory`` in bytes, from ``INFO memory`` on a live redis-py client.
 
     ``used_memory_dataset`` (Redis ≥ 4) is smaller — it leaves out the server's own overhead — but the new node

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
+import redis
+
+from elasticache_migrate.errors import MigrationError
 from elasticache_migrate.plan import MigrationPlan
+from elasticache_migrate.preflight.cluster_safety import cluster_mode_findings
+from elasticache_migrate.preflight.facts import PreflightFacts
 from elasticache_migrate.preflight.findings import Finding
-from elasticache_migrate.rdb.compat import rdb_version_written_by
+from elasticache_migrate.preflight.sizing import size_findings, used_memory_from, used_memory_from_rdb_aux
+from elasticache_migrate.rdb.compat import engine_loads, lowest_engine_loading, rdb_version_written_by
+from elasticache_migrate.source.config import config_get
 from elasticache_migrate.source.connection import server_info, source_client
 from elasticache_migrate.source.quiesce import blocking_clients, pause_mode
 from elasticache_migrate.source.replication import (
@@ -20,18 +26,12 @@ from elasticache_migrate.source.replication import (
 
 __all__ = ["source_findings", "sync_findings", "version_engine_findings", "cluster_findings", "sizing_findings"]
 
-
-def _cfg(r: Any, name: str) -> str | None:
-    """CONFIG GET one value, None when CONFIG is unavailable (renamed/disabled)."""
-    try:
-        got = dict(r.config_get(name))
-    except Exception:  # noqa: BLE001
-        return None
-    v = got.get(name, got.get(name.encode()))
-    return v.decode() if isinstance(v, bytes) else (None if v is None else str(v))
+# Reaching the source: redis-py's errors (refused, timed out, auth, Sentinel without a master), socket/TLS errors
+# it lets through, and the plan's own (a password secret that is not there).
+_UNREACHABLE = (redis.RedisError, OSError, MigrationError)
 
 
-def source_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[Finding]:
+def source_findings(plan: MigrationPlan, facts: PreflightFacts) -> list[Finding]:
     """The source answers; which server it is; its role, persistence settings and clients."""
     conn = plan.source.redis
     where = f"{conn.host}:{conn.port}"
@@ -41,13 +41,12 @@ def source_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[Finding]
         r = source_client(plan, timeout=10)
         r.ping()
         server = server_info(r)
-        flavor, version = server.flavor, server.version
-        info = r.info()
-    except Exception as exc:  # noqa: BLE001 - any failure is the finding
+        info = dict(r.info())
+    except _UNREACHABLE as exc:  # the failure is the finding
         return [Finding("source", "block", f"cannot reach the source {where}: {type(exc).__name__}: {exc}",
                         "check source.redis (host, port, TLS, sentinel_master) and its password secret")]
-    facts.update(source_flavor=flavor, source_version=version, source_info=info, source_client=r)
-    v = ".".join(map(str, version))
+    facts.server, facts.info, facts.client = server, info, r
+    flavor, v = server.flavor, server.dotted
     addr = r.connection_pool.connection_kwargs
     out = [Finding("source", "info", f"source {addr.get('host')}:{addr.get('port')} is {flavor} {v}"
                    + (f", resolved through Sentinel {conn.host}:{conn.port}" if conn.sentinel_master else ""))]
@@ -56,14 +55,14 @@ def source_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[Finding]
         out.append(Finding("source", "block", f"the source is a replica of {info.get('master_host')}:"
                            f"{info.get('master_port')}: pausing it would not stop the master's writes",
                            "point source.redis at the master, or at a Sentinel with source.redis.sentinel_master"))
-    if pause_mode(version) == "refuse-writes":
+    if pause_mode(server.version) == "refuse-writes":
         out.append(Finding("quiesce", "warn", f"{flavor} {v} has no CLIENT PAUSE WRITE: writes will be refused with "
                            "NOREPLICAS (min-slaves-to-write) during the window, apps see errors instead of waiting",
                            "make sure the app is in maintenance mode; CONFIG must not be renamed"))
-        if _cfg(r, "min-slaves-to-write") is None:
+        if config_get(r, "min-slaves-to-write") is None:
             out.append(Finding("quiesce", "block", "CONFIG is unavailable on the source (renamed or disabled): "
                                "writes cannot be paused on this version", "allow CONFIG for the migration user"))
-    checksum = _cfg(r, "rdbchecksum")
+    checksum = config_get(r, "rdbchecksum")
     if checksum == "no":
         out.append(Finding("source", "warn", "rdbchecksum is off: snapshots carry no CRC-64, corruption in transit "
                            "cannot be detected", "CONFIG SET rdbchecksum yes before the window"))
@@ -72,10 +71,10 @@ def source_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[Finding]
                            "check free disk in its `dir` and fork (vm.overcommit_memory=1) before the window"))
     if str(info.get("aof_enabled", 0)) == "1":
         out.append(Finding("source", "info", "AOF is on; the migration snapshots with BGSAVE regardless"))
-    save = _cfg(r, "save")
+    save = config_get(r, "save")
     if save == "":
         out.append(Finding("source", "info", "automatic RDB saves are off (save \"\"); BGSAVE still works"))
-    if _cfg(r, "dir") is None and not plan.source.rdb_path:
+    if config_get(r, "dir") is None and not plan.source.rdb_path:
         mode = transfer_mode(plan.staging.transfer, server)
         if mode != "sync":
             out.append(Finding("source", "block", "CONFIG GET dir is refused: the RDB's location is unknown",
@@ -88,15 +87,15 @@ def source_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[Finding]
     return out
 
 
-def sync_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[Finding]:
+def sync_findings(plan: MigrationPlan, facts: PreflightFacts) -> list[Finding]:
     """The sync transfer (staging.transfer sync or auto): can this source serve SYNC to the plan's user, and how."""
     wanted = plan.staging.transfer
-    if wanted not in ("auto", "sync") or "source_version" not in facts:
+    if wanted not in ("auto", "sync") or facts.server is None or facts.client is None:
         return []
-    r, version, user = facts["source_client"], facts["source_version"], plan.source.redis.username or "default"
-    server = f"{facts['source_flavor']} {'.'.join(map(str, version))}"
+    r, user = facts.client, plan.source.redis.username or "default"
+    server = str(facts.server)
     staged = "BGSAVE, then the RDB file is read from the container/host and uploaded (staged)"
-    if version < SYNC_MIN_VERSION:
+    if facts.server.version < SYNC_MIN_VERSION:
         if wanted == "sync":
             return [Finding("sync", "block", f"staging.transfer sync needs a source >= 7.0 (REPLCONF rdb-only); "
                             f"this is {server}", "set staging.transfer: auto (or staged)")]
@@ -124,7 +123,7 @@ def sync_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[Finding]:
         out.append(Finding("sync", "info", "the source syncs disk-based (repl-diskless-sync no): its SYNC is a BGSAVE "
                            "sent once written, so writing and uploading do not overlap"))
     else:
-        changes = int(facts["source_info"].get("rdb_changes_since_last_save", 0))
+        changes = int(facts.info.get("rdb_changes_since_last_save", 0))
         strategy = sync_strategy(changes, config)
         if strategy.at_risk:
             out.append(Finding("sync", "info", f"as things stand: {strategy.why}; writing and uploading then do not "
@@ -137,11 +136,11 @@ def sync_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[Finding]:
     return out
 
 
-def _client_findings(plan: MigrationPlan, r: Any) -> list[Finding]:
+def _client_findings(plan: MigrationPlan, r: redis.Redis) -> list[Finding]:
     """Who is connected, by name and library; who would have to leave during the window."""
     try:
         clients = r.client_list()
-    except Exception as exc:  # noqa: BLE001
+    except redis.RedisError as exc:  # NOPERM, renamed CLIENT, or the connection lost
         return [Finding("clients", "warn", f"CLIENT LIST refused: {exc}", "allow CLIENT for the migration user")]
     apps = blocking_clients(clients, plan.migration_id, plan.quiesce.allowed_clients)
     kinds = Counter(f"{c.get('name') or '-'}/{c.get('lib-name') or '?'}" for c in apps)
@@ -152,20 +151,18 @@ def _client_findings(plan: MigrationPlan, r: Any) -> list[Finding]:
     return [Finding("clients", sev, f"{len(apps)} application client(s) connected (name/library): {listed}", todo)]
 
 
-def version_engine_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[Finding]:
+def version_engine_findings(plan: MigrationPlan, facts: PreflightFacts) -> list[Finding]:
     """Engine compatibility from the source's version, when there is no RDB file to read yet."""
-    if "rdb_summary" in facts or "source_version" not in facts:
+    if facts.rdb_summary is not None or facts.server is None:
         return []
-    from elasticache_migrate.rdb.compat import engine_loads, lowest_engine_loading
-
-    v = ".".join(map(str, facts["source_version"]))
-    rdb = rdb_version_written_by(facts["source_flavor"], v)
+    flavor, v = facts.server.flavor, facts.server.dotted
+    rdb = rdb_version_written_by(flavor, v)
     t = plan.target
     if rdb is None:
-        return [Finding("engine", "warn", f"unknown RDB version for {facts['source_flavor']} {v}",
+        return [Finding("engine", "warn", f"unknown RDB version for {flavor} {v}",
                         "the snapshot's header is checked before upload")]
     if rdb >= 80:
-        return [Finding("engine", "block", f"{facts['source_flavor']} {v} writes VALKEY080: no ElastiCache engine "
+        return [Finding("engine", "block", f"{flavor} {v} writes VALKEY080: no ElastiCache engine "
                         "loads it", "snapshot through a server that writes RDB ≤ 11")]
     if engine_loads(t.engine, t.engine_version, rdb):
         return [Finding("engine", "info", f"{t.engine} {t.engine_version} loads RDB {rdb} (what {v} writes)")]
@@ -173,27 +170,24 @@ def version_engine_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[
     todo = (f"choose target.engine {low[0]} with engine_version {low[1]} or newer" if low
             else "no ElastiCache engine loads this RDB version")
     return [Finding("engine", "block", f"{t.engine} {t.engine_version} cannot load RDB {rdb} written by "
-                    f"{facts['source_flavor']} {v}", todo)]
+                    f"{flavor} {v}", todo)]
 
 
-def cluster_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[Finding]:
+def cluster_findings(plan: MigrationPlan, facts: PreflightFacts) -> list[Finding]:
     """Cluster-mode hazards (CROSSSLOT apps, data outside db0), when the target has cluster mode on."""
-    if not plan.target.cluster_mode or "source_client" not in facts:
+    if not plan.target.cluster_mode or facts.client is None:
         return []
-    from elasticache_migrate.preflight.cluster_safety import cluster_mode_findings
-
-    return list(cluster_mode_findings(facts["source_client"]))
+    return list(cluster_mode_findings(facts.client))
 
 
-def sizing_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[Finding]:
+def sizing_findings(plan: MigrationPlan, facts: PreflightFacts) -> list[Finding]:
     """The data plus headroom fits the node type (less reserved memory)."""
-    from elasticache_migrate.preflight.sizing import size_findings, used_memory_from, used_memory_from_rdb_aux
-
-    used, source = None, "used_memory"
-    if "source_client" in facts:
-        used = used_memory_from(facts["source_client"])
-    elif "rdb_summary" in facts:
-        used, source = used_memory_from_rdb_aux(facts["rdb_summary"].aux), "RDB used-mem"
+    used: int | None = None
+    source = "used_memory"
+    if facts.client is not None:
+        used = used_memory_from(facts.client)
+    elif facts.rdb_summary is not None:
+        used, source = used_memory_from_rdb_aux(facts.rdb_summary.aux), "RDB used-mem"
     if used is None:
         return [Finding("sizing", "warn", "the source's memory use is unknown", "size target.node_type by hand")]
     return list(size_findings(used, plan.target.node_type, source=source))

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
+from elasticache_migrate.notify import notify
 from elasticache_migrate.plan import MigrationPlan, validate_plan
 from elasticache_migrate.targets.rehearsal import stop_rehearsal_target
 from elasticache_migrate.testing.localredis import LocalRedisServer
 from flows.migrate import migrate_redis
-from tasks.notify import notify
 from tests.conftest import free_port, make_plan
 from tests.support.slack import SlackStandIn
 

@@ -19,11 +19,11 @@ from botocore.stub import Stubber
 from prefect import flow
 
 from elasticache_migrate.errors import PreflightError
+from elasticache_migrate.preflight.checks import run_checks
 from elasticache_migrate.preflight.findings import Finding
 from elasticache_migrate.source.connection import redis_client
 from elasticache_migrate.testing.localredis import LocalRedisServer
 from flows.migrate import migrate_redis
-from tasks.preflight import run_checks
 from tests.conftest import REGION, free_port, make_plan, need
 from tests.unit.rdb.rdb_writer import module2_value, rdb, s
 

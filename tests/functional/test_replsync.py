@@ -256,7 +256,7 @@ def test_a_source_restarted_since_the_pause_is_not_snapshotted(tmp_path: Path, m
 def test_preflight_says_what_the_sync_transfer_will_do(tmp_path: Path, moto_endpoint: str, bucket: str,
                                                        monkeypatch: pytest.MonkeyPatch, binary: str, transfer: str,
                                                        acl: str, severity: str, seen: str, todo: str) -> None:
-    from tasks.preflight import run_checks
+    from elasticache_migrate.preflight.checks import run_checks
 
     with LocalRedisServer(need(binary), workdir=tmp_path / "source") as src, src.client() as r:
         r.execute_command("ACL", "SETUSER", "migrator", "on", ">pw", "~*", "&*", "+@all", acl, "-psync")

@@ -16,6 +16,7 @@ from approval_service.interaction import BadInteraction, parse_interaction
 from elasticache_migrate.slack import (
     APPROVE_ACTION,
     REJECT_ACTION,
+    SlackError,
     approval_message,
     button_value,
     closed_message,
@@ -23,6 +24,8 @@ from elasticache_migrate.slack import (
     mrkdwn,
     outcome_text,
     parse_button_value,
+    post_message,
+    post_webhook,
     run_url,
 )
 
@@ -138,3 +141,29 @@ def test_settings_from_env() -> None:
         Settings.from_env({})
     s = Settings.from_env({"SLACK_SIGNING_SECRET": "abc", "SLACK_APPROVERS": "U1AA, U2BB,,"})
     assert s.approvers == frozenset({"U1AA", "U2BB"}) and s.response_url_prefix == "https://hooks.slack.com/"
+
+
+# ---- the seam: what slack_sdk and its urllib transport raise becomes SlackError, without the secret -------------
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_webhook_failures_become_slack_error_without_the_url() -> None:
+    url = f"http://127.0.0.1:{_closed_port()}/services/T0/B0/SECRETPART"
+    with pytest.raises(SlackError, match=r"webhook unreachable \(URLError\)") as err:
+        post_webhook(url, {"text": "x"}, timeout=2)
+    assert "SECRETPART" not in str(err.value) and err.value.__cause__ is None  # urllib's error would quote it
+    with pytest.raises(SlackError, match=r"webhook unreachable \(SlackRequestError\)") as err:
+        post_webhook("ftp://hooks.example/services/T0/B0/SECRETPART", {"text": "x"})
+    assert "SECRETPART" not in str(err.value)
+
+
+def test_web_api_failures_become_slack_error() -> None:
+    api = f"http://127.0.0.1:{_closed_port()}/api"
+    with pytest.raises(SlackError, match=r"Slack unreachable for chat_postMessage \(URLError\)"):
+        post_message(api, "xoxb-not-a-real-token", "C0MIGRATE", {"text": "x"}, timeout=2)

@@ -42,7 +42,6 @@ from elasticache_migrate.targets.elasticache import (
     primary_endpoint,
     slot_ranges,
 )
-from tasks.approval import approver_allowed
 from tasks.extract import Extracted
 from tasks.retry import retry_only_io
 from tasks.upload import already_uploaded, transfer_config, upload_extra_args
@@ -332,21 +331,6 @@ def test_dotenv_append_without_trailing_newline() -> None:
 )
 def test_redact(value: str | None, shown: str) -> None:
     assert redact(value) == shown
-
-
-# ---- approval ---------------------------------------------------------------------------------------------------
-
-def test_approver_allowed_case_insensitive() -> None:
-    p = plan(approval={"approvers": ["Alice", " U024BE7LH "]})
-    assert approver_allowed(p, "alice") is True
-    assert approver_allowed(p, "ALICE ") is True
-    assert approver_allowed(p, "u024be7lh") is True
-    assert approver_allowed(p, "mallory") is False
-    assert approver_allowed(p, "") is False
-
-
-def test_approver_allowed_empty_list_allows_anyone() -> None:
-    assert approver_allowed(plan(), "anyone-at-all") is True
 
 
 # ---- the seams' error mapping (by class) / is_retryable / retry_only_io ------------------------------------------

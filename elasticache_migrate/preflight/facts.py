@@ -1,0 +1,30 @@
+"""What the preflight checks learn and hand on to the checks after them (in :data:`~.checks.CHECKS` order).
+
+The source check fills in which server answers, its INFO and the client; the container check whether the
+container exists; the current-RDB check the dump's summary; the bucket check its object ownership. A check that
+needs a fact another check could not learn skips (returns no finding) or says what it cannot tell.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from elasticache_migrate.rdb import RdbSummary
+from elasticache_migrate.state import ServerInfo
+
+__all__ = ["PreflightFacts"]
+
+
+@dataclass
+class PreflightFacts:
+    """Facts shared by one preflight run's checks (mutable: each check adds what it learned)."""
+
+    server: ServerInfo | None = None            # the source answered: which server it is
+    info: dict[str, Any] = field(default_factory=dict)  # the source's INFO (all sections), as redis-py parses it
+    client: redis.Redis | None = None           # a client to the source (the master, through Sentinel if named)
+    container_ok: bool = False                  # kind=docker: the container exists on the engine
+    rdb_summary: RdbSummary | None = None       # the source's current dump, read to the end
+    bucket_ownership: str | None = None         # the staging bucket's Object Ownership setting
