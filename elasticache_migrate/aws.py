@@ -22,6 +22,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
     ReadTimeoutError,
 )
+from botocore.parsers import ResponseParserError
 
 from elasticache_migrate.errors import MigrationError, boundary
 from elasticache_migrate.plan import MigrationPlan
@@ -85,6 +86,9 @@ def translate_aws(exc: Exception, step: str, error: type[MigrationError], prefix
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
         return error(f"{prefix}no usable AWS credentials: {exc}", step=step, retryable=False,
                      remedy="give the worker AWS credentials (instance profile, AWS_PROFILE or the environment)")
+    if isinstance(exc, ResponseParserError):  # an HTML error page instead of the API's answer (a proxy, an outage)
+        return error(f"{prefix}AWS answered with something that is not the API's reply: {exc}", step=step,
+                     retryable=True, remedy="check aws.endpoint_url and any proxy between the worker and AWS")
     if isinstance(exc, BotoCoreError):
         return error(f"{prefix}{type(exc).__name__}: {exc}", step=step, retryable=False)
     if isinstance(exc, (ConnectionError, TimeoutError)):
