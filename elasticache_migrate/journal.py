@@ -8,6 +8,7 @@ atomic (temp file + rename), and this class is the only writer.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -86,7 +87,10 @@ class Journal:
         data = JournalData.model_validate(data.model_dump())  # validates the new values as the section types
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".journal-")
+        # Absent sections are left out; inside a section None is a value (a config that was absent, a pause
+        # that does not expire) and is kept, or the section would not read back.
+        body = {k: v for k, v in data.model_dump(mode="json", by_alias=True).items() if v is not None}
         with os.fdopen(fd, "w") as f:
-            f.write(data.model_dump_json(by_alias=True, exclude_none=True, indent=2))
+            f.write(json.dumps(body, indent=2))
         os.replace(tmp, self.path)
         return data
