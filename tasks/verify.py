@@ -646,7 +646,7 @@ def verify_cutover(plan: MigrationPlan, endpoint: Endpoint, expected: VerifyRepo
             verified databases.
     """
     from elasticache_migrate.cutover.base import redact, render_value
-    from tasks.switch_config import config_backend
+    from elasticache_migrate.cutover import config_backend
 
     log = run_logger()
     backend = config_backend(plan)

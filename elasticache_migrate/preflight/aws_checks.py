@@ -165,8 +165,8 @@ def _rehearsal_findings(plan: MigrationPlan) -> list[Finding]:
 
 def cutover_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[Finding]:
     """The app's config can be read where the plan says it lives."""
+    from elasticache_migrate.cutover import config_backend
     from elasticache_migrate.cutover.base import redact
-    from tasks.switch_config import config_backend
 
     try:
         backend = config_backend(plan)
