@@ -19,6 +19,7 @@ from elasticache_migrate.cutover.base import where as cutover_where
 from elasticache_migrate.errors import ApprovalRejected
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.source.replication import transfer_mode
+from elasticache_migrate.verify.report import VerifyReport
 from tasks.approval import request_approval
 from tasks.bgsave_wait import bgsave_wait
 from tasks.create import TargetHandle, create, delete_target, wait_available
@@ -31,7 +32,7 @@ from tasks.resume import reusable_snapshot
 from tasks.switch_config import restore_config, switch_config
 from tasks.transfer import extract_and_upload, sync_and_upload
 from tasks.upload import StagedObject, upload
-from tasks.verify import VerifyReport, verify, verify_cutover
+from tasks.verify import verify, verify_cutover
 
 __all__ = ["migrate_redis", "approval_summary"]
 
