@@ -19,10 +19,11 @@ from elasticache_migrate.cutover.base import where as cutover_where
 from elasticache_migrate.errors import ApprovalRejected
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.source.replication import transfer_mode
+from elasticache_migrate.targets import TargetHandle
 from elasticache_migrate.verify.report import VerifyReport
 from tasks.approval import request_approval
 from tasks.bgsave_wait import bgsave_wait
-from tasks.create import TargetHandle, create, delete_target, wait_available
+from tasks.create import create, delete_target
 from tasks.extract import Extracted, extract
 from tasks.grant import grant
 from tasks.notify import notify, notify_flow_failure
@@ -33,6 +34,7 @@ from tasks.switch_config import restore_config, switch_config
 from tasks.transfer import extract_and_upload, sync_and_upload
 from tasks.upload import StagedObject, upload
 from tasks.verify import verify, verify_cutover
+from tasks.wait_available import wait_available
 
 __all__ = ["migrate_redis", "approval_summary"]
 
