@@ -171,7 +171,7 @@ def verify(a: dict[str, Any]) -> dict[str, Any]:
     from elasticache_migrate.source.connection import Endpoint
     from elasticache_migrate.testing.binaries import find_binary
     from elasticache_migrate.testing.localredis import LocalRedisServer
-    from tasks.verify import verify_endpoints
+    from elasticache_migrate.verify.run import verify_endpoints
 
     home = Path(a["workdir"]) / "target"
     home.mkdir(parents=True, exist_ok=True)

@@ -13,15 +13,16 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.states import Cancelled
-from prefect.transactions import transaction
 
 from elasticache_migrate.cutover.base import where as cutover_where
 from elasticache_migrate.errors import ApprovalRejected
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.source.replication import transfer_mode
+from elasticache_migrate.targets import TargetHandle
+from elasticache_migrate.verify.report import VerifyReport
 from tasks.approval import request_approval
 from tasks.bgsave_wait import bgsave_wait
-from tasks.create import TargetHandle, create, delete_target, wait_available
+from tasks.create import create, delete_target
 from tasks.extract import Extracted, extract
 from tasks.grant import grant
 from tasks.notify import notify, notify_flow_failure
@@ -31,7 +32,8 @@ from tasks.resume import reusable_snapshot
 from tasks.switch_config import restore_config, switch_config
 from tasks.transfer import extract_and_upload, sync_and_upload
 from tasks.upload import StagedObject, upload
-from tasks.verify import VerifyReport, verify, verify_cutover
+from tasks.verify import verify, verify_cutover
+from tasks.wait_available import wait_available
 
 __all__ = ["migrate_redis", "approval_summary"]
 
@@ -91,9 +93,8 @@ def migrate_redis(plan: MigrationPlan, plan_only: bool = False) -> dict[str, Any
             raise ApprovalRejected(f"cutover rejected by {decision.approver}"
                                    f"{': ' + decision.note if decision.note else ''}", step="approval")
 
-        with transaction():
-            switched = switch_config(plan, endpoint)
-            verify_cutover(plan, endpoint, report)  # on failure the transaction restores the config
+        switched = switch_config(plan, endpoint)
+        verify_cutover(plan, endpoint, report)  # on failure the rollback below runs restore-config
         notify(plan, "cutover", f"{switched.where} now points at {endpoint.url()}")
     except BaseException as exc:
         _roll_back(plan, exc, target)

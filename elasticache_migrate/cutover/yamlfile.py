@@ -123,7 +123,7 @@ def _step(root: MappingNode) -> int:
         if isinstance(node, MappingNode) and not node.flow_style:
             for k, v in node.value:
                 if isinstance(v, MappingNode) and not v.flow_style and v.value:
-                    return max(1, v.value[0][0].start_mark.column - k.start_mark.column)
+                    return max(1, int(v.value[0][0].start_mark.column - k.start_mark.column))
                 todo.append(v)
     return 2
 
@@ -161,7 +161,7 @@ def _line_edit(text: str, parts: list[str], value: str | None) -> str | None:
         elif not isinstance(parent, MappingNode) or parent.flow_style or not parent.value:
             return None
         else:
-            at, column, step = _after(text, parent), parent.value[0][0].start_mark.column, _step(root)  # type: ignore[arg-type]
+            at, column, step = _after(text, parent), parent.value[0][0].start_mark.column, _step(root)
         rest = parts[len(chain):]
         lines = [" " * (column + i * step) + f"{p}:" for i, p in enumerate(rest[:-1])]
         lines.append(" " * (column + (len(rest) - 1) * step) + f"{rest[-1]}: {_render(value, None)}")

@@ -15,10 +15,10 @@ from elasticache_migrate.errors import MigrationError
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.preflight.facts import PreflightFacts
 from elasticache_migrate.preflight.findings import Finding
+from elasticache_migrate.staging.grant import canonical_id, grant_route, partition_of
 from elasticache_migrate.targets.elasticache import describe_group, group_migration_id
 from elasticache_migrate.targets.rehearsal import rehearsal_binary_name
 from elasticache_migrate.testing.binaries import BinaryUnavailable, find_binary
-from tasks.grant import canonical_id, grant_route, partition_of
 
 __all__ = ["bucket_findings", "grant_findings", "target_findings", "cutover_findings", "AWS_FAILURES"]
 
@@ -186,7 +186,7 @@ def _rehearsal_findings(plan: MigrationPlan) -> list[Finding]:
 
 def cutover_findings(plan: MigrationPlan, facts: PreflightFacts) -> list[Finding]:
     """The app's config can be read where the plan says it lives."""
-    from tasks.switch_config import config_backend  # (moves into elasticache_migrate.cutover)
+    from elasticache_migrate.cutover import config_backend
 
     try:
         backend = config_backend(plan)

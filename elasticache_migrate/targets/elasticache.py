@@ -12,12 +12,12 @@ from botocore.exceptions import ClientError, WaiterError
 
 from elasticache_migrate.aws import aws_client, aws_errors, error_code
 from elasticache_migrate.errors import ProvisioningError
+from elasticache_migrate.log import Log, logger
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.rdb.compat import parse_version
 from elasticache_migrate.secrets import resolve_secret
-from elasticache_migrate.source.connection import Endpoint
-from tasks.create import TargetHandle
-from tasks.upload import StagedObject
+from elasticache_migrate.state import Endpoint, StagedObject
+from elasticache_migrate.targets.base import TargetHandle, TargetKind
 
 __all__ = [
     "MIGRATION_TAG",
@@ -150,7 +150,7 @@ def group_migration_id(ec: Any, group: dict[str, Any]) -> str | None:
 class ElastiCacheTarget:
     """Create (or adopt) a replication group seeded from the staged RDB."""
 
-    kind = "elasticache"
+    kind: TargetKind = "elasticache"
 
     def _describe(self, ec: Any, gid: str) -> dict[str, Any] | None:
         return describe_group(ec, gid)
@@ -158,7 +158,7 @@ class ElastiCacheTarget:
     def _migration_tag(self, ec: Any, group: dict[str, Any]) -> str | None:
         return group_migration_id(ec, group)
 
-    def create(self, plan: MigrationPlan, obj: StagedObject, log: Any) -> TargetHandle:
+    def create(self, plan: MigrationPlan, obj: StagedObject, log: Log = logger) -> TargetHandle:
         ec = aws_client(plan, "elasticache")
         gid = plan.target.replication_group_id
         with aws_errors("create", ProvisioningError, f"replication group {gid}"):
@@ -188,14 +188,14 @@ class ElastiCacheTarget:
             ec.create_replication_group(**req, **({"AuthToken": token} if token else {}))
         return TargetHandle(kind=self.kind, id=gid, adopted=False)
 
-    def delete(self, plan: MigrationPlan, handle: TargetHandle, log: Any) -> None:
+    def delete(self, plan: MigrationPlan, handle: TargetHandle, log: Log = logger) -> None:
         """Delete the replication group (no final snapshot: the source still has the data)."""
         ec = aws_client(plan, "elasticache")
         with aws_errors("delete-target", ProvisioningError, f"replication group {handle.id}"):
             ec.delete_replication_group(ReplicationGroupId=handle.id, RetainPrimaryCluster=False)
         log.warning("deleting replication group %s (target.delete_on_rollback)", handle.id)
 
-    def wait_available(self, plan: MigrationPlan, handle: TargetHandle, log: Any) -> Endpoint:
+    def wait_available(self, plan: MigrationPlan, handle: TargetHandle, log: Log = logger) -> Endpoint:
         """Poll with boto3's ``replication_group_available`` waiter, one attempt at a time, logging each status."""
         ec = aws_client(plan, "elasticache")
         waiter = ec.get_waiter("replication_group_available")

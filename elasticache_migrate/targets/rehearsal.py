@@ -7,25 +7,26 @@ engine line. If that server cannot load the RDB, the rehearsal fails as the real
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
+import redis
+
 from elasticache_migrate.aws import aws_client, aws_errors
 from elasticache_migrate.errors import GrantError, ProvisioningError
 from elasticache_migrate.journal import Journal
+from elasticache_migrate.log import Log, logger
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.rdb.compat import parse_version
-from elasticache_migrate.source.connection import Endpoint, redis_client, redis_errors
-from elasticache_migrate.state import RehearsalRecord
+from elasticache_migrate.source.connection import redis_client, redis_errors
+from elasticache_migrate.staging.grant import canonical_id, grant_route, has_elasticache_grant, policy_allows
+from elasticache_migrate.state import Endpoint, RehearsalRecord, StagedObject
+from elasticache_migrate.targets.base import TargetHandle, TargetKind
 from elasticache_migrate.testing.binaries import ServerBinary, find_binary
-from elasticache_migrate.testing.localredis import LocalRedisServer
-from tasks.create import TargetHandle
-from tasks.grant import canonical_id, grant_route, has_elasticache_grant, policy_allows
-from tasks.upload import StagedObject
+from elasticache_migrate.testing.localredis import LocalRedisServer, ServerStartError
 
 __all__ = ["rehearsal_binary_name", "RehearsalTarget", "stop_rehearsal_target"]
 
@@ -47,7 +48,7 @@ def rehearsal_binary_name(engine: str, engine_version: str) -> str | None:
 class RehearsalTarget:
     """Start a local server seeded from the S3 object, as ElastiCache would be."""
 
-    kind = "rehearsal"
+    kind: TargetKind = "rehearsal"
 
     def _binary(self, plan: MigrationPlan) -> ServerBinary:
         name = plan.target.rehearsal_binary or rehearsal_binary_name(plan.target.engine, plan.target.engine_version)
@@ -78,7 +79,7 @@ class RehearsalTarget:
                              remedy=f"grant READ and READ_ACP to canonical ID {canonical_id(region)} (the grant "
                              "step does this)", step="create")
 
-    def create(self, plan: MigrationPlan, obj: StagedObject, log: Any) -> TargetHandle:
+    def create(self, plan: MigrationPlan, obj: StagedObject, log: Log = logger) -> TargetHandle:
         journal = Journal(plan.workdir)
         j = journal.read()
         earlier = j.rehearsal
@@ -87,7 +88,7 @@ class RehearsalTarget:
                 log.info("adopting rehearsal target made by an earlier run (pid %s, port %s)", earlier.pid,
                          earlier.port)
                 return TargetHandle(kind=self.kind, id=plan.target.replication_group_id, adopted=True,
-                                    detail=dataclasses.asdict(earlier))
+                                    rehearsal=earlier)
             # Seeded from an older snapshot (the source changed since, e.g. it served the app again after a
             # rollback): adopting it would fail verify on every key written since. Replace it, unless the app
             # was switched to it and may have written there.
@@ -114,7 +115,7 @@ class RehearsalTarget:
                  binary.name)
         try:
             server.start(timeout=600)
-        except Exception as exc:  # noqa: BLE001 - the server's own words are the message
+        except (ServerStartError, OSError) as exc:  # the server's own words are the message
             raise ProvisioningError(
                 f"the rehearsal {binary.flavor} {binary.version} could not load the RDB: {exc}",
                 remedy="ElastiCache would fail the same way (restore-failed): pick an engine version that loads "
@@ -123,17 +124,21 @@ class RehearsalTarget:
         record = RehearsalRecord(pid=server.pid, port=server.port, binary=binary.name, version=binary.version,
                                  workdir=str(home), seeded_from=obj.sha256)
         journal.update(rehearsal=record)
-        return TargetHandle(kind=self.kind, id=plan.target.replication_group_id, adopted=False,
-                            detail=dataclasses.asdict(record))
+        return TargetHandle(kind=self.kind, id=plan.target.replication_group_id, adopted=False, rehearsal=record)
 
-    def delete(self, plan: MigrationPlan, handle: TargetHandle, log: Any) -> None:
+    def delete(self, plan: MigrationPlan, handle: TargetHandle, log: Log = logger) -> None:
         """Stop the rehearsal server."""
         stop_rehearsal_target(plan.workdir)
         log.warning("stopped the rehearsal target (target.delete_on_rollback)")
 
-    def wait_available(self, plan: MigrationPlan, handle: TargetHandle, log: Any) -> Endpoint:
+    def wait_available(self, plan: MigrationPlan, handle: TargetHandle, log: Log = logger) -> Endpoint:
         """Wait until the server answers and has finished loading the RDB."""
-        ep = Endpoint("127.0.0.1", int(handle.detail["port"]), False)
+        server = handle.rehearsal
+        if server is None:
+            raise ProvisioningError(f"the handle of rehearsal target {handle.id} names no local server",
+                                    remedy="re-run: create starts (or adopts) the rehearsal server",
+                                    step="wait-available")
+        ep = Endpoint("127.0.0.1", server.port, False)
         r = redis_client(ep.host, ep.port)
         deadline = time.monotonic() + plan.target.wait_delay_seconds * plan.target.wait_max_attempts
         with redis_errors("wait-available", ProvisioningError, ep.url()):
@@ -141,14 +146,15 @@ class RehearsalTarget:
                 try:
                     if int(r.info("persistence").get("loading", 0)) == 0:
                         break
-                except Exception as exc:  # noqa: BLE001 - LOADING replies while it loads
-                    if "LOADING" not in str(exc) and time.monotonic() > deadline:
+                except redis.BusyLoadingError:
+                    pass  # LOADING: it is still reading the RDB
+                except (redis.RedisError, OSError):
+                    if time.monotonic() > deadline:
                         raise
                 if time.monotonic() > deadline:
                     raise ProvisioningError(f"rehearsal target {ep.url()} still loading", step="wait-available")
                 time.sleep(0.2)
-        log.info("rehearsal target %s (%s %s) available", ep.url(), handle.detail.get("binary"),
-                 handle.detail.get("version"))
+        log.info("rehearsal target %s (%s %s) available", ep.url(), server.binary, server.version)
         return ep
 
 
@@ -157,7 +163,7 @@ def _alive(record: RehearsalRecord) -> bool:
     try:
         os.kill(record.pid, 0)
         return bool(redis_client("127.0.0.1", record.port, timeout=2).ping())
-    except Exception:  # noqa: BLE001 - any failure means not usable
+    except (OSError, redis.RedisError):  # gone, not ours, or not answering: not usable
         return False
 
 
@@ -169,7 +175,7 @@ def stop_rehearsal_target(workdir: Path) -> bool:
         return False
     try:
         redis_client("127.0.0.1", detail.port, timeout=2).shutdown(nosave=True)
-    except Exception:  # noqa: BLE001 - already gone, or shutdown closes the connection
+    except (redis.RedisError, OSError):  # already gone, or SHUTDOWN closed the connection
         pass
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:

@@ -1,8 +1,8 @@
 """switch-config against each backend's real stand-in, driven through Prefect like the flow drives it.
 
 For every backend: the switch writes the new value and the app's own way of reading shows it; a failure
-after the switch inside the same Prefect transaction restores the previous value exactly (and "absent"
-stays absent); a re-run that finds the value already switched writes nothing. The stand-ins: moto's server
+after the switch makes the flow's rollback path (the restore-config task) restore the previous value exactly
+(and "absent" stays absent); a re-run that finds the value already switched writes nothing. The stand-ins: moto's server
 (SSM, Secrets Manager, Route 53), real files, a real HTTP server on 127.0.0.1 for the webhook, and the
 private Docker engine for the app-container restarts.
 
@@ -30,12 +30,13 @@ import boto3
 import pytest
 import yaml
 from prefect import flow
-from prefect.transactions import transaction
 
+from elasticache_migrate.cutover import config_backend
+from elasticache_migrate.cutover.switch import Switched
 from elasticache_migrate.errors import CutoverError, VerificationError
 from elasticache_migrate.journal import Journal
 from elasticache_migrate.source.connection import Endpoint
-from tasks.switch_config import Switched, config_backend, restore_config, switch_config
+from tasks.switch_config import restore_config, switch_config
 from tests.conftest import REGION, make_plan
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -50,20 +51,28 @@ def switch_flow(plan: Any, endpoint: Endpoint) -> Switched:
     return switch_config(plan, endpoint)
 
 
+@flow(name="test-restore")
+def restore_flow(plan: Any) -> bool:
+    """migrate-redis's rollback path on its own: the restore-config task inside a flow run."""
+    return restore_config(plan)
+
+
 @flow(name="test-switch-then-verify-fails")
 def switch_then_fail_flow(plan: Any, endpoint: Endpoint) -> None:
-    """What migrate-redis does when verify-cutover fails: the transaction's rollback restores the config."""
-    with transaction():
+    """What migrate-redis does when verify-cutover fails: its rollback path runs the restore-config task."""
+    try:
         switch_config(plan, endpoint)
         raise VerificationError("verify-cutover failed (test)", step="verify-cutover")
+    except BaseException:
+        restore_config(plan)
+        raise
 
 
 @flow(name="test-switch-or-restore")
 def switch_or_restore_flow(plan: Any, endpoint: Endpoint) -> None:
-    """migrate-redis's shape when switch-config itself fails: its except path calls restore_config."""
+    """migrate-redis's shape when switch-config itself fails: its rollback path runs the restore-config task."""
     try:
-        with transaction():
-            switch_config(plan, endpoint)
+        switch_config(plan, endpoint)
     except BaseException:
         restore_config(plan)
         raise
@@ -319,13 +328,13 @@ def test_switch_writes_once_and_a_rerun_does_not_write_again(kind: str, stand: A
     assert backend_writes == [kind]                              # no second write …
     assert s.writes() == evidence                                # … and the stand-in saw none
 
-    assert restore_config(plan) and s.app_value() != s.new      # and the journal can still restore it
+    assert restore_flow(plan) and s.app_value() != s.new        # and the journal can still restore it
 
 
 @pytest.mark.parametrize("old", [OLD_URL, None], ids=["previous-value", "previously-absent"])
 @pytest.mark.parametrize("kind", BACKENDS)
-def test_failure_after_switch_in_transaction_restores_exactly(kind: str, old: str | None, stand: Any,
-                                                              tmp_path: Path, moto_endpoint: str) -> None:
+def test_failure_after_switch_restores_exactly(kind: str, old: str | None, stand: Any, tmp_path: Path,
+                                               moto_endpoint: str, backend_writes: list[str]) -> None:
     s = stand(kind, old)
     before_raw, before_value = s.raw(), s.app_value()
     plan = plan_for(tmp_path, moto_endpoint, s.cutover)
@@ -333,6 +342,7 @@ def test_failure_after_switch_in_transaction_restores_exactly(kind: str, old: st
     state = switch_then_fail_flow(plan, NEW, return_state=True)
 
     assert state.is_failed() and "verify-cutover failed" in (state.message or "")
+    assert backend_writes == [kind, kind]                        # the switch, then one restore: nothing else wrote
     assert s.raw() == before_raw                                 # exactly what was there (or nothing)
     assert s.app_value() == before_value
     assert (before_value is None) == (old is None)
@@ -349,7 +359,7 @@ def test_route53_switch_sets_plan_ttl_and_restore_brings_back_old_ttl(stand: Any
     plan = plan_for(tmp_path, moto_endpoint, s.cutover)
     switch_flow(plan, NEW)
     assert s.raw() == (30, [NEW.host])                           # the bare host, the plan's short TTL
-    restore_config(plan)
+    restore_flow(plan)
     assert s.raw() == (300, ["old-redis.internal.example.com"])
 
 
@@ -511,15 +521,16 @@ def test_app_container_restarted_after_switch_and_after_rollback(app_container: 
     started1b = _state(container)[0]
     assert started1b != started1 and env.stat().st_ino == inode and _url_in_last_start(container) == NEW_URL
 
-    restore_config(plan)                                    # the rollback path: old value, restarted again
+    restore_flow(plan)                                      # the rollback path: old value, restarted again
     started2, status, health = _state(container)
     assert started2 != started1b and (status, health) == ("running", "healthy")
     assert _url_in_last_start(container) == OLD_URL and env.read_bytes() == before
 
 
 @pytest.mark.docker
-def test_transaction_rollback_restarts_the_app_onto_the_old_value(app_container: tuple[Any, Path], tmp_path: Path,
-                                                                  moto_endpoint: str, docker_engine: Any) -> None:
+def test_rollback_after_failed_verify_restarts_the_app_onto_the_old_value(app_container: tuple[Any, Path],
+                                                                          tmp_path: Path, moto_endpoint: str,
+                                                                          docker_engine: Any) -> None:
     container, env = app_container
     before = env.read_bytes()
     started0, _, _ = _state(container)

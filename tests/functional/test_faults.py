@@ -562,8 +562,9 @@ def test_elasticache_throttling_on_create_and_describe(tmp_path: Path, monkeypat
     import elasticache_migrate.targets.elasticache as ec_module
     from elasticache_migrate.aws import aws_client
     from elasticache_migrate.targets.elasticache import build_replication_group_request
-    from tasks.create import create, wait_available
+    from tasks.create import create
     from tasks.upload import StagedObject
+    from tasks.wait_available import wait_available
 
     gid = "app-cache-throttled"
     plan = make_plan(tmp_path=tmp_path, moto_endpoint="http://127.0.0.1:9", bucket="staging-bucket",

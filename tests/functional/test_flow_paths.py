@@ -20,9 +20,9 @@ from elasticache_migrate.targets.rehearsal import stop_rehearsal_target
 from elasticache_migrate.testing.docker_engine import run_redis_container
 from elasticache_migrate.testing.localredis import LocalRedisServer
 from elasticache_migrate.testing.sample_data import load_sample
+from elasticache_migrate.verify.run import verify_endpoints
 from flows.migrate import migrate_redis
 from tasks.approval import resume_run, wait_for_paused_run
-from tasks.verify import verify_endpoints
 from tests.conftest import free_port, make_plan, need
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -139,8 +139,63 @@ def test_failed_check_after_switch_restores_config(tmp_path: Path, moto_endpoint
         assert state.is_failed()
         with pytest.raises(VerificationError, match="no longer holds the verified data"):
             state.result()
-        assert app_env.read_bytes() == before          # switched, then restored by the transaction rollback
+        assert app_env.read_bytes() == before          # switched, then restored by the flow's rollback
         assert _writable(redis_client("127.0.0.1", source.port, timeout=1))
+    finally:
+        stop_rehearsal_target(plan.workdir)
+
+
+def test_failed_verify_cutover_is_rolled_back_by_restore_config_alone(tmp_path: Path, moto_endpoint: str,
+                                                                      bucket: str, source: LocalRedisServer,
+                                                                      app_env: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """One rollback path for the config: when verify-cutover fails, the flow's rollback runs the restore-config
+    task once, and it is the only thing that writes the config back (no transaction hook, no second restore)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.context import TaskRunContext
+
+    from elasticache_migrate.cutover.dotenv import DotenvFile
+    from elasticache_migrate.journal import Journal
+
+    writes: list[tuple[str | None, str | None]] = []   # (task that wrote, value written)
+    original = DotenvFile.write
+
+    def recorded(self: DotenvFile, value: str | None) -> None:
+        ctx = TaskRunContext.get()
+        writes.append((ctx.task.name if ctx else None, value))
+        original(self, value)
+
+    monkeypatch.setattr(DotenvFile, "write", recorded)
+    _loaded(source)
+    before = app_env.read_bytes()
+    plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=source.port,
+                     cutover={"backend": "dotenv", "dotenv_path": str(app_env)},
+                     approval={"enabled": True, "timeout_seconds": 120})
+
+    def flush_target() -> None:
+        port = Journal(plan.workdir).read().rehearsal.port
+        redis_client("127.0.0.1", port).flushall()
+
+    decider = _decide("approve", before=flush_target)
+    try:
+        state = migrate_redis(plan, return_state=True)
+        decider.join(5)
+        assert state.is_failed()
+        with pytest.raises(VerificationError, match="no longer holds the verified data"):
+            state.result()
+        assert app_env.read_bytes() == before
+        assert [task for task, _value in writes] == ["switch-config", "restore-config"]  # restored exactly once
+        assert writes[1][1] == "redis://old-redis:6379/0"
+        assert Journal(plan.workdir).read().cutover is None                    # nothing left to restore
+        with get_client(sync_client=True) as client:
+            runs = client.read_task_runs(flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+        names = [t.name.rsplit("-", 1)[0] for t in runs]
+        restores = [t for t in runs if t.name.rsplit("-", 1)[0] == "restore-config"]
+        assert names.count("verify-cutover") == 1 and names.count("switch-config") == 1
+        assert len(restores) == 1 and restores[0].state is not None and restores[0].state.is_completed()
+        assert restores[0].run_count == 1                                      # not retried either
     finally:
         stop_rehearsal_target(plan.workdir)
 

@@ -21,10 +21,10 @@ from elasticache_migrate.source.connection import Endpoint
 from elasticache_migrate.targets.rehearsal import stop_rehearsal_target
 from elasticache_migrate.testing.localredis import LocalRedisServer
 from elasticache_migrate.testing.sample_data import load_sample
+from elasticache_migrate.verify.run import verify_endpoints
 from flows.migrate import migrate_redis
 from tasks.quiesce import quiesce, unquiesce
 from tasks.transfer import sync_and_upload
-from tasks.verify import verify_endpoints
 from tests.conftest import free_port, make_plan, need
 
 MiB = 1 << 20

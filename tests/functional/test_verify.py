@@ -10,8 +10,9 @@ import pytest
 
 from elasticache_migrate.source.connection import Endpoint
 from elasticache_migrate.testing.localredis import LocalRedisServer
+from elasticache_migrate.verify.read import CHUNK
+from elasticache_migrate.verify.run import verify_endpoints
 from tasks.bgsave_wait import Snapshot
-from tasks.verify import CHUNK, verify_endpoints
 from tests.conftest import make_plan
 
 

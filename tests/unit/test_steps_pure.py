@@ -1,6 +1,7 @@
 """The pure halves of the steps: each decision a task makes, checked without any server.
 
-snapshot · quiesce · elasticache request · upload · verify · dotenv · redact · approval · errors · retry.
+snapshot · quiesce · upload · approval · errors · retry. (The elasticache request, verify, dotenv and redact are
+in tests/unit/targets, tests/unit/verify and tests/unit/cutover.)
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ from redis._parsers.resp2 import _RESP2Parser
 
 from elasticache_migrate.aws import aws_errors
 from elasticache_migrate.containers import docker_errors
-from elasticache_migrate.cutover.base import redact
-from elasticache_migrate.cutover.dotenv import get_value, set_value
 from elasticache_migrate.errors import (
     ExtractError,
     MigrationError,
@@ -35,17 +34,10 @@ from elasticache_migrate.errors import (
     is_retryable,
 )
 from elasticache_migrate.plan import MigrationPlan, validate_plan
-from elasticache_migrate.source.connection import Endpoint, redis_errors
-from elasticache_migrate.targets.elasticache import (
-    build_replication_group_request,
-    parameter_group_family,
-    primary_endpoint,
-    slot_ranges,
-)
+from elasticache_migrate.source.connection import redis_errors
 from tasks.extract import Extracted
 from tasks.retry import retry_only_io
 from tasks.upload import already_uploaded, transfer_config, upload_extra_args
-from tasks.verify import KeyState, compare_key
 
 MID = "orders-2024"
 
@@ -61,109 +53,6 @@ def plan(**sections: dict[str, Any]) -> MigrationPlan:
     for name, fields in sections.items():
         data[name] = {**copy.deepcopy(data.get(name, {})), **fields}
     return validate_plan(data)
-
-
-# ---- elasticache request ---------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("shards", [1, 2, 3, 7, 90, 500])
-def test_slot_ranges_cover_all_slots_once(shards: int) -> None:
-    ranges = [tuple(int(x) for x in r.split("-")) for r in slot_ranges(shards)]
-    assert len(ranges) == shards
-    assert ranges[0][0] == 0 and ranges[-1][1] == 16383
-    for (_, end), (start, _) in zip(ranges, ranges[1:], strict=False):
-        assert start == end + 1
-    sizes = [end - start + 1 for start, end in ranges]
-    assert sum(sizes) == 16384 and max(sizes) - min(sizes) <= 1
-
-
-def test_slot_ranges_values() -> None:
-    assert slot_ranges(1) == ["0-16383"]
-    assert slot_ranges(3) == ["0-5461", "5462-10922", "10923-16383"]
-    with pytest.raises(ValueError):
-        slot_ranges(0)
-
-
-@pytest.mark.parametrize(
-    ("engine", "version", "family"),
-    [("redis", "7.1", "redis7"), ("redis", "7.0", "redis7"), ("redis", "6.2", "redis6.x"),
-     ("redis", "5.0.6", "redis5.0"), ("redis", "4.0.10", "redis4.0"), ("valkey", "7.2", "valkey7"),
-     ("valkey", "8.0", "valkey8")],
-)
-def test_parameter_group_family(engine: str, version: str, family: str) -> None:
-    assert parameter_group_family(engine, version) == family
-
-
-ARN = "arn:aws:s3:::stage/redis-migrations/orders-2024/dump.rdb"
-
-
-def test_request_cluster_mode_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("EC_TOKEN", "s3cret-token-value-123")
-    p = plan(target={"replication_group_id": "app-cache", "engine": "redis", "engine_version": "7.1",
-                     "node_type": "cache.r7g.xlarge", "replicas": 2, "multi_az": True,
-                     "subnet_group": "cache-subnets", "security_group_ids": ["sg-1", "sg-2"],
-                     "tags": {"team": "payments", "migration-id": "spoofed"},
-                     "transit_encryption": True, "auth_token_secret": "env:EC_TOKEN"})
-    req = build_replication_group_request(p, ARN)
-    assert req["ReplicationGroupId"] == "app-cache"
-    assert req["SnapshotArns"] == [ARN]
-    assert req["NumCacheClusters"] == 3
-    assert req["CacheNodeType"] == "cache.r7g.xlarge"
-    assert (req["Engine"], req["EngineVersion"]) == ("redis", "7.1")
-    assert req["AutomaticFailoverEnabled"] is True and req["MultiAZEnabled"] is True
-    assert req["TransitEncryptionEnabled"] is True
-    assert req["CacheSubnetGroupName"] == "cache-subnets"
-    assert req["SecurityGroupIds"] == ["sg-1", "sg-2"]
-    tags = {t["Key"]: t["Value"] for t in req["Tags"]}
-    assert tags["migration-id"] == MID  # a user tag cannot spoof the adoption tag
-    assert tags["team"] == "payments"
-    assert "NodeGroupConfiguration" not in req and "ClusterMode" not in req
-    assert "CacheParameterGroupName" not in req  # the engine default
-    assert "AuthToken" not in req
-    assert "s3cret-token-value-123" not in repr(req)
-
-
-def test_request_no_replicas_no_failover() -> None:
-    req = build_replication_group_request(plan(target={"replication_group_id": "c", "replicas": 0}), ARN)
-    assert req["NumCacheClusters"] == 1
-    assert req["AutomaticFailoverEnabled"] is False
-    assert "CacheSubnetGroupName" not in req and "SecurityGroupIds" not in req
-
-
-def test_request_cluster_mode_on() -> None:
-    p = plan(target={"replication_group_id": "c", "cluster_mode": True, "shards": 3, "replicas": 1,
-                     "engine_version": "7.1"})
-    req = build_replication_group_request(p, ARN)
-    assert req["ClusterMode"] == "enabled"
-    assert req["NumNodeGroups"] == 3
-    assert [g["Slots"] for g in req["NodeGroupConfiguration"]] == slot_ranges(3)
-    assert {g["ReplicaCount"] for g in req["NodeGroupConfiguration"]} == {1}
-    assert len({g["NodeGroupId"] for g in req["NodeGroupConfiguration"]}) == 3
-    assert req["CacheParameterGroupName"] == "default.redis7.cluster.on"
-    assert req["AutomaticFailoverEnabled"] is True
-    assert "NumCacheClusters" not in req
-
-
-def test_request_cluster_mode_on_keeps_named_parameter_group() -> None:
-    p = plan(target={"replication_group_id": "c", "cluster_mode": True, "parameter_group": "my-params",
-                     "engine": "valkey", "engine_version": "8.0"})
-    assert build_replication_group_request(p, ARN)["CacheParameterGroupName"] == "my-params"
-    p = plan(target={"replication_group_id": "c", "cluster_mode": True, "engine": "valkey", "engine_version": "8.0"})
-    assert build_replication_group_request(p, ARN)["CacheParameterGroupName"] == "default.valkey8.cluster.on"
-
-
-def test_primary_endpoint_prefers_configuration_endpoint() -> None:
-    group = {
-        "ConfigurationEndpoint": {"Address": "clustercfg.c.abc.use1.cache.amazonaws.com", "Port": 6379},
-        "NodeGroups": [{"PrimaryEndpoint": {"Address": "master.c.abc.use1.cache.amazonaws.com", "Port": 6379}}],
-    }
-    assert primary_endpoint(group, tls=True) == Endpoint("clustercfg.c.abc.use1.cache.amazonaws.com", 6379, True)
-
-
-def test_primary_endpoint_falls_back_to_primary() -> None:
-    group = {"NodeGroups": [{"NodeGroupId": "0001"},
-                            {"PrimaryEndpoint": {"Address": "master.c.abc.use1.cache.amazonaws.com", "Port": "6380"}}]}
-    assert primary_endpoint(group, tls=False) == Endpoint("master.c.abc.use1.cache.amazonaws.com", 6380, False)
-    assert primary_endpoint({"Status": "creating", "NodeGroups": []}, tls=False) is None
 
 
 # ---- upload -----------------------------------------------------------------------------------------------------
@@ -204,133 +93,6 @@ def test_transfer_config_stays_within_s3_part_limits(size: int) -> None:
     assert parts <= 10_000
     assert 5 << 20 <= cfg.multipart_chunksize <= 5 << 30  # S3: 5 MiB .. 5 GiB per part
     assert cfg.multipart_chunksize >= 64 << 20
-
-
-# ---- verify.compare_key -----------------------------------------------------------------------------------------
-
-def ks(t: str = "string", v: Any = b"v", pttl: int = -1) -> KeyState:
-    return KeyState(t, v, pttl)
-
-
-NONE = KeyState("none", None, -2)
-
-
-def test_compare_key_equal() -> None:
-    assert compare_key(0, b"k", ks(), ks(), 2000) is None
-    assert compare_key(0, b"k", ks(pttl=60_000), ks(pttl=59_000), 2000) is None
-
-
-@pytest.mark.parametrize(
-    ("src", "tgt", "kind"),
-    [
-        (ks(), NONE, "missing"),
-        (NONE, ks(), "extra"),
-        (ks("string"), ks("list", [b"v"]), "type"),
-        (ks(v=b"a"), ks(v=b"b"), "value"),
-        (ks(pttl=60_000), ks(pttl=-1), "ttl"),       # target lost the expiry
-        (ks(pttl=-1), ks(pttl=60_000), "ttl"),
-        (ks(pttl=60_000), ks(pttl=50_000), "ttl"),   # beyond the tolerance
-    ],
-)
-def test_compare_key_mismatches(src: KeyState, tgt: KeyState, kind: str) -> None:
-    m = compare_key(3, b"user:1", src, tgt, 2000)
-    assert m is not None
-    assert (m.db, m.key, m.kind) == (3, "user:1", kind)
-
-
-def test_compare_key_expiring_during_verify_is_not_a_mismatch() -> None:
-    assert compare_key(0, b"k", ks(pttl=1500), NONE, 2000) is None   # expired on the target first
-    assert compare_key(0, b"k", NONE, ks(pttl=800), 2000) is None    # expired on the source first
-    assert compare_key(0, b"k", ks(pttl=5000), NONE, 2000) is not None
-
-
-def test_compare_key_long_binary_key_is_shown_readably() -> None:
-    m = compare_key(0, b"\xff" + b"x" * 200, ks(), NONE, 0)
-    assert m is not None and m.key.startswith("\\xff") and len(m.key) <= 80
-
-
-# ---- cutover: dotenv and redact ---------------------------------------------------------------------------------
-
-ENV = "# app\nAPP_ENV=production\nREDIS_URL=redis://old:6379/0\nWORKERS=4\n"
-
-
-@pytest.mark.parametrize(
-    ("text", "value"),
-    [
-        ('REDIS_URL="redis://old:6379/0"\n', "redis://old:6379/0"),
-        ("REDIS_URL='redis://old:6379/0'\n", "redis://old:6379/0"),
-        ("export REDIS_URL=redis://old:6379/0\n", "redis://old:6379/0"),
-        ("  REDIS_URL = redis://old:6379/0\n", "redis://old:6379/0"),
-        ("REDIS_URL=redis://old:6379/0\r\nX=1\r\n", "redis://old:6379/0"),
-        ("REDIS_URL=a\nREDIS_URL=b\n", "b"),                       # last assignment wins
-        ("REDIS_URL_OLD=x\nMY_REDIS_URL=y\n", None),
-        ("", None),
-        ("REDIS_URL=\nWORKERS=4\n", ""),                           # empty value: not the next line
-    ],
-)
-def test_dotenv_get_value(text: str, value: str | None) -> None:
-    assert get_value(text, "REDIS_URL") == value
-
-
-def test_dotenv_set_value_changes_only_that_line() -> None:
-    new = set_value(ENV, "REDIS_URL", "redis://master.c.abc.use1.cache.amazonaws.com:6379/0")
-    assert new == "# app\nAPP_ENV=production\nREDIS_URL=redis://master.c.abc.use1.cache.amazonaws.com:6379/0\nWORKERS=4\n"
-
-
-def test_dotenv_set_value_keeps_export_and_crlf() -> None:
-    text = "A=1\r\nexport REDIS_URL=\"redis://old:6379/0\"\r\nB=2\r\n"
-    new = set_value(text, "REDIS_URL", "rediss://new:6379/0")
-    assert new == "A=1\r\nexport REDIS_URL=rediss://new:6379/0\r\nB=2\r\n"
-    assert get_value(new, "REDIS_URL") == "rediss://new:6379/0"
-
-
-def test_dotenv_set_value_quotes_when_needed() -> None:
-    new = set_value(ENV, "REDIS_URL", "redis://h:6379/0 # x")
-    assert 'REDIS_URL="redis://h:6379/0 # x"\n' in new
-    assert get_value(new, "REDIS_URL") == "redis://h:6379/0 # x"
-
-
-def test_dotenv_set_value_after_empty_assignment_keeps_next_line() -> None:
-    new = set_value("REDIS_URL=\nWORKERS=4\n", "REDIS_URL", "redis://new:6379/0")
-    assert new == "REDIS_URL=redis://new:6379/0\nWORKERS=4\n"
-
-
-def test_dotenv_set_value_none_removes_only_its_lines() -> None:
-    text = "A=1\n\nREDIS_URL=x\n  export REDIS_URL=y\nB=2\n"
-    assert set_value(text, "REDIS_URL", None) == "A=1\n\nB=2\n"
-    assert set_value("A=1\n", "REDIS_URL", None) == "A=1\n"
-
-
-def test_dotenv_append_and_remove_round_trip() -> None:
-    # Rollback when the key was absent: append at cutover, remove at rollback, file byte-identical again.
-    for original in ["A=1\n", "A=1", "A=1\n\n", ""]:
-        added = set_value(original, "REDIS_URL", "redis://new:6379/0")
-        assert get_value(added, "REDIS_URL") == "redis://new:6379/0"
-        assert added.startswith(original)
-        restored = set_value(added, "REDIS_URL", None)
-        assert restored.rstrip("\n") == original.rstrip("\n")
-        if original.endswith("\n") or not original:
-            assert restored == original
-
-
-def test_dotenv_append_without_trailing_newline() -> None:
-    assert set_value("A=1", "REDIS_URL", "redis://new:6379/0") == "A=1\nREDIS_URL=redis://new:6379/0\n"
-    assert set_value("", "REDIS_URL", "redis://new:6379/0") == "REDIS_URL=redis://new:6379/0\n"
-
-
-@pytest.mark.parametrize(
-    ("value", "shown"),
-    [
-        ("redis://:hunter2@old:6379/0", "redis://:***@old:6379/0"),
-        ("redis://app:hunter2@old:6379/0", "redis://app:***@old:6379/0"),
-        ("rediss://default:p@ss@word@old:6380", "rediss://default:***@old:6380"),  # raw '@' in the password
-        ("redis://old:6379/0", "redis://old:6379/0"),
-        ("redis://user@old:6379", "redis://user@old:6379"),
-        (None, "(absent)"),
-    ],
-)
-def test_redact(value: str | None, shown: str) -> None:
-    assert redact(value) == shown
 
 
 # ---- the seams' error mapping (by class) / is_retryable / retry_only_io ------------------------------------------
