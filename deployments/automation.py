@@ -116,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.webhook_block:
         from prefect.blocks.core import Block
 
-        block_id = Block.load(args.webhook_block)._block_document_id
+        block: Block = Block.load(args.webhook_block)  # type: ignore[assignment]  # sync context: a Block
+        block_id = block._block_document_id
     else:
         url = os.environ.get(args.webhook_url_env, "").strip()
         if not url:

@@ -27,7 +27,7 @@ import pytest  # noqa: E402
 from elasticache_migrate.plan import MigrationPlan, validate_plan  # noqa: E402
 from elasticache_migrate.testing.binaries import BinaryUnavailable, ServerBinary, find_binary  # noqa: E402
 from elasticache_migrate.testing.localredis import LocalRedisServer  # noqa: E402
-from elasticache_migrate.testing.ports import free_port  # noqa: E402,F401
+from elasticache_migrate.testing.ports import free_port  # noqa: E402
 from tests.support.docker import docker_engine, redis_image  # noqa: E402,F401
 from tests.support.require import missing  # noqa: E402
 

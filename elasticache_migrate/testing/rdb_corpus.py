@@ -27,7 +27,7 @@ import json
 import logging
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,8 @@ def write_dataset(server: LocalRedisServer) -> None:
     """Write the corpus dataset (db 0 and db 1) with commands every version since 3.0 accepts."""
     r0 = server.client(db=0)
     r1 = server.client(db=1)
+    cmd0: Callable[..., Any] = r0.execute_command  # redis-py leaves execute_command untyped
+    cmd1: Callable[..., Any] = r1.execute_command
     try:
         r0.flushall()
         # strings: raw, int-encoded, negative int, embstr-sized and longer (LZF-compressible), with TTLs
@@ -70,9 +72,9 @@ def write_dataset(server: LocalRedisServer) -> None:
         r0.set("str:negint", "-987654321")
         r0.set("str:long", "abcdefgh" * 16)
         r0.set("str:ttl", "expires in 2100")
-        r0.execute_command("PEXPIREAT", "str:ttl", EXPIRE_AT_MS)
+        cmd0("PEXPIREAT", "str:ttl", EXPIRE_AT_MS)
         r0.set("str:ttl-int", "42")
-        r0.execute_command("PEXPIREAT", "str:ttl-int", EXPIRE_AT_MS + 1000)
+        cmd0("PEXPIREAT", "str:ttl-int", EXPIRE_AT_MS + 1000)
         # lists: small (ziplist/quicklist) and over 128 entries
         r0.rpush("list:small", "a", "b", "c", "1", "2", "3")
         r0.rpush("list:big", *[f"item-{i:04d}" for i in range(BIG)])
@@ -81,23 +83,23 @@ def write_dataset(server: LocalRedisServer) -> None:
         r0.sadd("set:small", "red", "green", "blue")
         r0.sadd("set:big", *[f"member-{i:04d}" for i in range(BIG)])
         # sorted sets: small and big
-        r0.execute_command("ZADD", "zset:small", 1, "one", 2.5, "two-and-a-half", -3, "minus-three")
-        r0.execute_command("ZADD", "zset:big", *[x for i in range(BIG) for x in (i * 1.5, f"z-{i:04d}")])
+        cmd0("ZADD", "zset:small", 1, "one", 2.5, "two-and-a-half", -3, "minus-three")
+        cmd0("ZADD", "zset:big", *[x for i in range(BIG) for x in (i * 1.5, f"z-{i:04d}")])
         # hashes (HMSET: multi-field HSET needs Redis >= 4.0), small with a TTL and big
-        r0.execute_command("HMSET", "hash:small", "name", "corpus", "count", "7", "ratio", "0.5")
-        r0.execute_command("PEXPIREAT", "hash:small", EXPIRE_AT_MS)
-        r0.execute_command("HMSET", "hash:big", *[x for i in range(BIG) for x in (f"f-{i:04d}", f"v{i}")])
+        cmd0("HMSET", "hash:small", "name", "corpus", "count", "7", "ratio", "0.5")
+        cmd0("PEXPIREAT", "hash:small", EXPIRE_AT_MS)
+        cmd0("HMSET", "hash:big", *[x for i in range(BIG) for x in (f"f-{i:04d}", f"v{i}")])
         r0.set("counter", "0")
         r0.incrby("counter", 100)
         if _streams(server.binary):
-            r0.execute_command("XADD", "stream:events", "1700000000000-0", "type", "created", "id", "1")
-            r0.execute_command("XADD", "stream:events", "1700000000000-1", "type", "updated", "id", "1")
-            r0.execute_command("XADD", "stream:events", "1700000000001-0", "type", "deleted", "id", "1")
-            r0.execute_command("XGROUP", "CREATE", "stream:events", "workers", "0")
+            cmd0("XADD", "stream:events", "1700000000000-0", "type", "created", "id", "1")
+            cmd0("XADD", "stream:events", "1700000000000-1", "type", "updated", "id", "1")
+            cmd0("XADD", "stream:events", "1700000000001-0", "type", "deleted", "id", "1")
+            cmd0("XGROUP", "CREATE", "stream:events", "workers", "0")
         # a second database
         r1.set("db1:str", "in db 1")
-        r1.execute_command("HMSET", "db1:hash", "a", "1", "b", "2")
-        r1.execute_command("PEXPIREAT", "db1:hash", EXPIRE_AT_MS)
+        cmd1("HMSET", "db1:hash", "a", "1", "b", "2")
+        cmd1("PEXPIREAT", "db1:hash", EXPIRE_AT_MS)
         r1.rpush("db1:list", "x", "y")
     finally:
         r0.close()

@@ -212,18 +212,18 @@ class AppConfigServer:
                     return False
                 return True
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 if self._authorized():
                     self._answer(404, {"error": "unset"}) if outer.value is None else self._answer(
                         200, {"value": outer.value})
 
-            def do_PUT(self) -> None:  # noqa: N802
+            def do_PUT(self) -> None:
                 if self._authorized():
                     body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                     outer.value, outer.changes = body["value"], outer.changes + 1
                     self._answer(204)
 
-            def do_DELETE(self) -> None:  # noqa: N802
+            def do_DELETE(self) -> None:
                 if self._authorized():
                     outer.value, outer.changes = None, outer.changes + 1
                     self._answer(204)

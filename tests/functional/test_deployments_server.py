@@ -25,7 +25,8 @@ from prefect.client.schemas.objects import ConcurrencyLimitStrategy
 from elasticache_migrate.journal import Journal
 from elasticache_migrate.plan import validate_plan
 from elasticache_migrate.targets.rehearsal import stop_rehearsal_target
-from tests.conftest import free_port, make_plan
+from elasticache_migrate.testing.ports import free_port
+from tests.conftest import make_plan
 from tests.support.browser import browser_page, chromium_path, evidence_on_failure
 from tests.support.prefect_server import ROOT, ManagedProcess, PrefectServer, start_prefect_server
 
@@ -43,7 +44,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
 
 
 def plan_file(name: str) -> dict[str, Any]:
-    return yaml.safe_load((ROOT / "deployments" / f"{name}.yaml").read_text())["plan"]
+    return dict(yaml.safe_load((ROOT / "deployments" / f"{name}.yaml").read_text())["plan"])
 
 
 def read_deployments(server: PrefectServer) -> dict[str, Any]:

@@ -53,7 +53,7 @@ def read_file_from(container: Container, path: str) -> tuple[str, bytes]:
 
 
 @pytest.fixture
-def docker_client(docker_engine: DockerEngine) -> Iterator[docker.DockerClient]:  # noqa: F811
+def docker_client(docker_engine: DockerEngine) -> Iterator[docker.DockerClient]:
     client = docker_engine.client()
     yield client
     client.close()
@@ -62,7 +62,7 @@ def docker_client(docker_engine: DockerEngine) -> Iterator[docker.DockerClient]:
 @pytest.fixture
 def redis_container(
     docker_client: docker.DockerClient,
-    redis_image: str,  # noqa: F811
+    redis_image: str,
     request: pytest.FixtureRequest,
 ) -> Iterator[Callable[..., tuple[Container, int]]]:
     """Runs redis containers on free ports (named after the test) and removes them afterwards."""
@@ -82,7 +82,7 @@ def redis_container(
         container.remove(force=True)
 
 
-def test_engine_answers_on_its_own_socket(docker_engine: DockerEngine) -> None:  # noqa: F811
+def test_engine_answers_on_its_own_socket(docker_engine: DockerEngine) -> None:
     client = docker_engine.client()
     try:
         assert client.ping()
@@ -95,7 +95,7 @@ def test_engine_answers_on_its_own_socket(docker_engine: DockerEngine) -> None: 
     assert info["DockerRootDir"] == str(docker_engine.root / "data")
 
 
-def test_image_holds_server_cli_and_shell(docker_client: docker.DockerClient, redis_image: str) -> None:  # noqa: F811
+def test_image_holds_server_cli_and_shell(docker_client: docker.DockerClient, redis_image: str) -> None:
     image = docker_client.images.get(redis_image)
     assert redis_image in image.tags
     output = docker_client.containers.run(

@@ -16,6 +16,7 @@ the real ElastiCache API model and every canned reply against its output shape.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -208,7 +209,7 @@ def stubbed(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Stubber, list[flo
     client = boto3.client("elasticache", region_name=REGION)
     sleeps: list[float] = []
     monkeypatch.setattr(ec_module, "aws_client", lambda plan, service: client)
-    monkeypatch.setattr(ec_module, "time", SimpleNamespace(sleep=sleeps.append, monotonic=ec_module.time.monotonic))
+    monkeypatch.setattr(ec_module, "time", SimpleNamespace(sleep=sleeps.append, monotonic=time.monotonic))
     with Stubber(client) as stub:
         yield stub, sleeps
         stub.assert_no_pending_responses()

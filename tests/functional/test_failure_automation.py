@@ -9,7 +9,7 @@ the Crashed event is in the trigger and goes through the same path.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from prefect import flow
@@ -40,6 +40,8 @@ def test_automation_is_created_once_and_fires_on_a_failed_run(receiver: SlackSta
     from prefect.automations import Automation
     from prefect.blocks.notifications import CustomWebhookNotificationBlock
     from prefect.client.orchestration import get_client
+    from prefect.events.schemas.automations import EventTrigger
+    from prefect.events.schemas.events import ResourceSpecification
 
     url = receiver.webhook_url
     monkeypatch.setenv("TEST_FAILURE_WEBHOOK", url)
@@ -55,14 +57,16 @@ def test_automation_is_created_once_and_fires_on_a_failed_run(receiver: SlackSta
         with get_client(sync_client=True) as client:
             (stored,) = client.read_automations_by_name(name=NAME)  # exactly one, read back through the API
         trigger = stored.trigger
+        assert isinstance(trigger, EventTrigger)
         assert set(trigger.expect) == set(TRIGGER_EVENTS) and trigger.posture == "Reactive"
         assert trigger.threshold == 1
         related = trigger.match_related
         related = related[0] if isinstance(related, list) else related
+        assert isinstance(related, ResourceSpecification)
         assert related.model_dump() == {"prefect.resource.role": "flow", "prefect.resource.name": "migrate-redis"}
         (action,) = stored.actions
         assert action.type == "send-notification"
-        block = CustomWebhookNotificationBlock.load("test-migrate-failures")
+        block = cast(CustomWebhookNotificationBlock, CustomWebhookNotificationBlock.load("test-migrate-failures"))
         assert block._block_document_id == action.block_document_id
         assert block.url == "{{webhook_url}}" and url not in block.model_dump_json()  # the URL is a secret value
 
@@ -77,6 +81,7 @@ def test_automation_is_created_once_and_fires_on_a_failed_run(receiver: SlackSta
         assert f"http://prefect.internal:4200/runs/flow-run/{run_id}" in posted.body["text"]
     finally:
         try:
-            Automation.read(name=NAME).delete()  # later tests' failed runs must not post to a stopped receiver
+            # later tests' failed runs must not post to a stopped receiver
+            cast(Automation, Automation.read(name=NAME)).delete()
         except ValueError:
             pass

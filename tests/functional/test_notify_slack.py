@@ -18,8 +18,9 @@ from elasticache_migrate.notify import notify
 from elasticache_migrate.plan import MigrationPlan, validate_plan
 from elasticache_migrate.targets.rehearsal import stop_rehearsal_target
 from elasticache_migrate.testing.localredis import LocalRedisServer
+from elasticache_migrate.testing.ports import free_port
 from flows.migrate import migrate_redis
-from tests.conftest import free_port, make_plan
+from tests.conftest import make_plan
 from tests.support.slack import SlackStandIn
 
 

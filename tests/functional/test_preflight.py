@@ -23,8 +23,9 @@ from elasticache_migrate.preflight.checks import run_checks
 from elasticache_migrate.preflight.findings import Finding
 from elasticache_migrate.source.connection import redis_client
 from elasticache_migrate.testing.localredis import LocalRedisServer
+from elasticache_migrate.testing.ports import free_port
 from flows.migrate import migrate_redis
-from tests.conftest import REGION, free_port, make_plan, need
+from tests.conftest import REGION, make_plan, need
 from tests.unit.rdb.rdb_writer import module2_value, rdb, s
 
 pytestmark = pytest.mark.usefixtures("prefect_server")

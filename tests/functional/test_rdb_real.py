@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -38,6 +39,10 @@ FUNCTION_CODE = "#!lua name=migratelib\nredis.register_function('ping_me', funct
 
 
 Server = Callable[..., tuple[redis.Redis, Path]]
+
+
+def _text(v: bytes | str) -> str:
+    return v.decode() if isinstance(v, bytes) else v
 
 
 @pytest.fixture
@@ -119,7 +124,7 @@ def populate(r: redis.Redis) -> tuple[bytes, bool]:
         r.xgroup_create("st:1", "g2", id="$")
         r.xreadgroup("g1", "c1", {"st:1": ">"}, count=10)  # pending entries
         r.xreadgroup("g1", "c2", {"st:1": ">"}, count=5)
-        ids = [entry_id for entry_id, _ in r.xrange("st:1", count=3)]
+        ids: list[Any] = [entry_id for entry_id, _ in r.xrange("st:1", count=3) or []]
         r.xack("st:1", "g1", *ids)
     r.execute_command("HMSET", "h:fieldttl", "a", 1, "b", 2, "c", 3)
     try:  # hash field TTLs: Redis 7.4+, Valkey 9+
@@ -152,7 +157,7 @@ def server_view(r: redis.Redis) -> tuple[dict[int, int], dict[int, int], dict[in
         db = int(name[2:])
         keys[db], expires[db] = info["keys"], info["expires"]
         r.execute_command("SELECT", db)
-        types[db] = Counter(r.type(k).decode() for k in r.scan_iter(count=1000))
+        types[db] = Counter(_text(r.type(k)) for k in r.scan_iter(count=1000))
     r.execute_command("SELECT", 0)
     return keys, expires, types
 

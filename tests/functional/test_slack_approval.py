@@ -115,7 +115,8 @@ def test_slack_click_approves_the_real_flow_after_refusing_every_bad_click(
         slack: SlackStandIn, service: str) -> None:
     r, r1 = source.client(), source.client(db=1)
     stats = load_sample(r, db1=r1)
-    r.close(), r1.close()
+    r.close()
+    r1.close()
     plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=source.port,
                      cutover={"backend": "dotenv", "dotenv_path": str(app_env)}, **_slack_settings(slack, [ALICE, BOB]))
     running = Background(migrate_redis, plan)

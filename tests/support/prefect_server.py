@@ -45,7 +45,7 @@ class ManagedProcess:
 
     @classmethod
     def start(cls, name: str, argv: list[str], *, env: Mapping[str, str], cwd: Path, log_path: Path) -> ManagedProcess:
-        log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        log = open(log_path, "ab")
         proc = subprocess.Popen(argv, env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         return cls(name, proc, log_path, log)

@@ -91,7 +91,7 @@ class SlackStandIn:
             def log_message(self, *args: Any) -> None:  # quiet
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("content-length") or 0)).decode()
                 ctype = self.headers.get("content-type", "")
                 body: Any = raw

@@ -4,6 +4,7 @@ sees."""
 from __future__ import annotations
 
 import os
+import platform
 from pathlib import Path
 
 import pytest
@@ -155,8 +156,8 @@ def test_building_without_compiler_says_install_build_essential(
     empty_path = tmp_path / "no-tools"
     empty_path.mkdir()
     monkeypatch.setenv("PATH", str(empty_path))
-    monkeypatch.setattr(binaries.platform, "machine", lambda: "x86_64")
-    monkeypatch.setattr(binaries.platform, "system", lambda: "Linux")
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(platform, "system", lambda: "Linux")
     with pytest.raises(BinaryUnavailable) as caught:
         find_binary("redis-3.0", install=True)
     assert "apt-get install build-essential" in caught.value.remedy

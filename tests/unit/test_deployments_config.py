@@ -48,7 +48,7 @@ def test_every_deployment_plan_is_its_plan_file() -> None:
 
 
 def load_plan_file_raw(name: str) -> dict[str, Any]:
-    return yaml.safe_load((ROOT / "deployments" / f"{name}.yaml").read_text())["plan"]
+    return dict(yaml.safe_load((ROOT / "deployments" / f"{name}.yaml").read_text())["plan"])
 
 
 @pytest.mark.parametrize("name", sorted(deployments()))

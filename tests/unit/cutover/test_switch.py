@@ -26,7 +26,8 @@ class Memory:
     """A config backend holding the value in memory; records every write."""
 
     def __init__(self, value: str | None, echo: str | None = None) -> None:
-        self.value, self.writes, self.echo = value, [], echo
+        self.value, self.echo = value, echo
+        self.writes: list[str | None] = []
 
     def describe(self) -> str:
         return "memory:redis_url"

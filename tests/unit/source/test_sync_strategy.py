@@ -3,6 +3,8 @@ the source restarted since its pause). No server."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from elasticache_migrate.errors import SnapshotError
@@ -51,7 +53,8 @@ DEFAULTS_70 = {"repl-diskless-sync": "yes", "repl-diskless-sync-delay": "5", "sa
     (42, dict.fromkeys(DEFAULTS_70), True, True, {}),
     (0, dict.fromkeys(DEFAULTS_70), False, False, {}),
 ])
-def test_sync_strategy(changes: int, config: dict, at_risk: bool, presave: bool, tune: dict) -> None:
+def test_sync_strategy(changes: int, config: dict[str, str | None], at_risk: bool, presave: bool,
+                       tune: dict[str, str]) -> None:
     s = sync_strategy(changes, config)
     assert (s.at_risk, s.presave, s.tune) == (at_risk, presave, tune)
     assert ("void verify's proof" in s.why) is at_risk
@@ -95,7 +98,8 @@ QUIESCED = QuiesceState(mode="client-pause-write", paused_at=10_000.0, pause_exp
     ({"run_id": "a" * 40, "uptime_in_seconds": 1}, {"paused_at": 10_000.0, "run_id": "a" * 40}, 10_001.0, None),
     ({"run_id": "b" * 40, "uptime_in_seconds": 1}, {"paused_at": 9_000.0, "run_id": "a" * 40}, 10_001.0, None),
 ])
-def test_restarted_since_pause(server: dict, seen: dict | None, now: float, restarted: str | None) -> None:
+def test_restarted_since_pause(server: dict[str, Any], seen: dict[str, Any] | None, now: float,
+                               restarted: str | None) -> None:
     why = restarted_since_pause(QUIESCED, server, SyncSource(**seen) if seen else None, now)
     assert (why is None) if restarted is None else (why is not None and restarted in why)
     assert restarted_since_pause(None, server, SyncSource(**seen) if seen else None, now) is None  # never quiesced
