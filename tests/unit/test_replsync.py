@@ -22,7 +22,6 @@ from elasticache_migrate.source.replication import (
     transfer_mode,
 )
 from elasticache_migrate.state import QuiesceState, ServerInfo, Snapshot, SyncSource, version_tuple
-from tasks.extract import RdbStreamCheck
 
 MARK = b"7043e5caf5cb300e441246df9379303aecfc5dfb"
 
@@ -231,29 +230,3 @@ def test_restarted_since_pause(server: dict, seen: dict | None, now: float, rest
     why = restarted_since_pause(QUIESCED, server, SyncSource(**seen) if seen else None, now)
     assert (why is None) if restarted is None else (why is not None and restarted in why)
     assert restarted_since_pause(None, server, SyncSource(**seen) if seen else None, now) is None  # never quiesced
-
-
-# ---------------------------------------------------------------------------- the stream check it feeds
-
-def test_stream_check_takes_the_header_from_pieces_of_any_size() -> None:
-    data = rdb_bytes(3000)
-    for cuts in ([1, 2, 3, 5, 8], random_cuts(len(data), 7, 100), list(range(1, 40))):
-        check = RdbStreamCheck("test")
-        start = 0
-        for end in [*cuts, len(data)]:
-            check.feed(memoryview(data)[start:end])
-            start = end
-        ex = check.result("/x")
-        assert (ex.magic, ex.rdb_version, ex.size, ex.checksum_ok) == ("REDIS", 10, len(data), True)
-
-
-def test_stream_check_of_a_tiny_rdb_and_of_a_non_rdb() -> None:
-    body = b"REDIS0009\xff"
-    tiny = body + crc64_jones(body).to_bytes(8, "little")
-    check = RdbStreamCheck("tiny")
-    check.feed(tiny)
-    assert check.result("/x").checksum_ok is True
-    bad = RdbStreamCheck("bad")
-    bad.feed(b"*2\r\n$3\r\nSET")
-    with pytest.raises(Exception, match="not an RDB file"):
-        bad.result("/x")
