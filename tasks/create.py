@@ -15,7 +15,7 @@ from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.source.connection import Endpoint
 from tasks.log import run_logger
 from tasks.retry import IO_RETRIES
-from tasks.upload import StagedObject
+from elasticache_migrate.state import StagedObject
 
 __all__ = ["TargetHandle", "TargetBackend", "backend_for", "create", "wait_available", "delete_target"]
 

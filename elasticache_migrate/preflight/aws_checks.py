@@ -7,7 +7,7 @@ from typing import Any
 from elasticache_migrate.aws import aws_client
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.preflight.findings import Finding
-from tasks.grant import canonical_id, grant_route, partition_of
+from elasticache_migrate.staging.grant import canonical_id, grant_route, partition_of
 
 __all__ = ["bucket_findings", "grant_findings", "target_findings", "cutover_findings"]
 

@@ -88,7 +88,7 @@ def inspect_file(path: str | Path, plan: MigrationPlan, origin: str) -> tuple[li
 
 def existing_rdb_findings(plan: MigrationPlan, facts: dict[str, Any]) -> list[Finding]:
     """Read the dump the source already has (read-only) and check it like the real snapshot will be."""
-    from tasks.extract import rdb_path_on_server, rdb_source_for
+    from elasticache_migrate.staging.chunks import rdb_path_on_server, rdb_source_for
 
     try:
         path = rdb_path_on_server(plan)

@@ -17,7 +17,7 @@ from elasticache_migrate.rdb.compat import parse_version
 from elasticache_migrate.secrets import resolve_secret
 from elasticache_migrate.source.connection import Endpoint
 from tasks.create import TargetHandle
-from tasks.upload import StagedObject
+from elasticache_migrate.state import StagedObject
 
 __all__ = [
     "MIGRATION_TAG",

@@ -24,8 +24,8 @@ from elasticache_migrate.state import RehearsalRecord
 from elasticache_migrate.testing.binaries import ServerBinary, find_binary
 from elasticache_migrate.testing.localredis import LocalRedisServer
 from tasks.create import TargetHandle
-from tasks.grant import canonical_id, grant_route, has_elasticache_grant, policy_allows
-from tasks.upload import StagedObject
+from elasticache_migrate.staging.grant import canonical_id, grant_route, has_elasticache_grant, policy_allows
+from elasticache_migrate.state import StagedObject
 
 __all__ = ["rehearsal_binary_name", "RehearsalTarget", "stop_rehearsal_target"]
 

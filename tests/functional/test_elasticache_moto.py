@@ -32,7 +32,7 @@ from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.source.connection import Endpoint
 from elasticache_migrate.targets.elasticache import ElastiCacheTarget
 from tasks.create import TargetHandle
-from tasks.upload import StagedObject
+from elasticache_migrate.state import StagedObject
 from tests.conftest import REGION, make_plan
 
 LOG = logging.getLogger("t")

@@ -364,7 +364,7 @@ def _load_sample(server: LocalRedisServer) -> dict[int, int]:
 
 def _object_sha256(s3: Any, bucket: str, key: str) -> str | None:
     """The SHA-256 the object carries: metadata (staged upload) or tag (streaming upload, known only at the end)."""
-    from tasks.upload import sha_tag
+    from elasticache_migrate.staging.s3 import sha_tag
 
     meta = s3.head_object(Bucket=bucket, Key=key).get("Metadata") or {}
     return meta.get("sha256") or sha_tag(s3, bucket, key)
@@ -561,9 +561,9 @@ def test_elasticache_throttling_on_create_and_describe(tmp_path: Path, monkeypat
 
     import elasticache_migrate.targets.elasticache as ec_module
     from elasticache_migrate.aws import aws_client
+    from elasticache_migrate.state import StagedObject
     from elasticache_migrate.targets.elasticache import build_replication_group_request
     from tasks.create import create, wait_available
-    from tasks.upload import StagedObject
 
     gid = "app-cache-throttled"
     plan = make_plan(tmp_path=tmp_path, moto_endpoint="http://127.0.0.1:9", bucket="staging-bucket",

@@ -1,5 +1,6 @@
-"""The streaming extract+upload pass against a real redis-server's RDB and moto's S3: one pass writes the
-local copy and the object; a corrupt stream leaves nothing in S3 (the multipart upload is aborted)."""
+"""The one sink against a real redis-server's RDB and moto's S3: one pass writes the local copy and the object; a
+corrupt stream leaves nothing in S3 (the multipart upload is aborted). (The part plan's bounds are unit-tested in
+tests/unit/staging/test_parts.py.)"""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from typing import Any
 import pytest
 
 from elasticache_migrate.errors import ExtractError
-from tasks.transfer import MiB, part_plan, stream_upload
+from elasticache_migrate.staging.parts import MiB
+from elasticache_migrate.staging.sink import stream_upload
 from tests.conftest import make_plan
 
 
@@ -63,9 +65,3 @@ def test_a_corrupt_stream_leaves_nothing_in_s3(tmp_path: Path, moto_endpoint: st
     assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
     assert not (tmp_path / "copy.rdb").exists() and not (tmp_path / "copy.rdb.part").exists()
 
-
-def test_part_plan_bounds_memory_whatever_the_size() -> None:
-    for size in (1, 100 * MiB, 10 * 1024 * MiB, 2 * 1024 * 1024 * MiB):
-        part, flight = part_plan(size)
-        assert -(-size // part) <= 9000 and 5 * MiB <= part
-        assert part * (flight + 1) <= max(48 * MiB, 2 * part)
