@@ -8,14 +8,13 @@ walk and engine verdict passed.
 
 from __future__ import annotations
 
-from prefect import get_run_logger
-
 from elasticache_migrate.errors import SyncUnavailable
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.staging.paths import choose_path, fallback_path
 from elasticache_migrate.state import QuiesceState, StagedSnapshot
 from tasks.bgsave_wait import bgsave_wait
 from tasks.extract import extract, extract_and_upload, reusable_snapshot, sync_and_upload
+from tasks.log import run_logger
 from tasks.upload import upload
 
 __all__ = ["stage_snapshot"]
@@ -50,7 +49,7 @@ def stage_snapshot(plan: MigrationPlan, quiesced: QuiesceState) -> StagedSnapsho
             fallback = fallback_path(plan.staging.transfer)
             if fallback is None:
                 raise
-            get_run_logger().warning("staging.transfer auto: %s; taking the snapshot with BGSAVE (%s) instead",
+            run_logger().warning("staging.transfer auto: %s; taking the snapshot with BGSAVE (%s) instead",
                                      exc.message, fallback)
             path = fallback
     snapshot = bgsave_wait(plan)
