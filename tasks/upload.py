@@ -21,7 +21,7 @@ def upload(plan: MigrationPlan, ex: Extracted) -> StagedObject:
 
     Raises:
         TransferError: bucket missing or in another region, access denied, upload failed.
-        ExtractError: the local copy is gone or changed since it was checked.
+        ExtractError: the local copy is gone or its size changed since it was checked.
         PreflightError: the snapshot cannot seed the target (nothing is visible in S3).
     """
     return upload_checked_copy(plan, ex, run_logger())

@@ -2,16 +2,18 @@
 
 ::
 
-    chunks (replication stream | container archive | host file | the local copy itself)
+    chunks (replication stream | container archive | host file)
       → RdbStreamCheck: header after the first bytes, SHA-256, CRC-64 (refused: nothing kept, upload aborted)
       → the local copy, written atomically (``dump.rdb.part``, fsynced, renamed), flushed in the background
       → S3 parts: windows of the local copy, sent in parallel as soon as their bytes are on disk
       → the verdict on the complete copy (structure walk, engine) while the last parts are in flight
       → CompleteMultipartUpload: only now does the object exist in S3
 
-Nothing is visible in S3 before the stream checked out and the verdict passed: any failure aborts the multipart
-upload. The stream is never held back by the upload (its parts are read back from the page cache), and memory
-does not depend on the RDB's size or the part size (see :mod:`elasticache_migrate.staging.parts`).
+A copy that is already complete and checked (the staged path, a resumed run) enters at the parts: its verdict
+first, then its windows (:func:`upload_copy`). Nothing is visible in S3 before the stream checked out and the
+verdict passed: any failure aborts the multipart upload. The stream is never held back by the upload (its parts
+are read back from the page cache), and memory does not depend on the RDB's size or the part size (see
+:mod:`elasticache_migrate.staging.parts`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -32,7 +34,6 @@ from elasticache_migrate.log import Log, logger
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.rdb import RdbHeader
 from elasticache_migrate.staging.check import Chunk, RdbStreamCheck
-from elasticache_migrate.staging.chunks import file_chunks
 from elasticache_migrate.staging.parts import FROM_FILE, STREAMING, FileWindow, MiB, PartPlan, PartPolicy, part_plan
 from elasticache_migrate.staging.s3 import (
     already_uploaded,
@@ -112,16 +113,20 @@ class MultipartUpload:
         """Parts handed to the upload so far."""
         return len(self._futures)
 
-    def send(self, body: FileWindow, header: RdbHeader) -> None:
-        """Upload ``body`` as the next part (in the background); the first part creates the upload.
+    def send(self, body: FileWindow, header: RdbHeader | None = None) -> None:
+        """Upload ``body`` as the next part (in the background); the first part creates the upload (``header``: the
+        RDB's, read by the check, when the copy is not ``known``).
 
         Raises:
             BaseException: a part that failed earlier (the caller's ``aws_errors`` maps it).
         """
         self.raise_failure()
         if self.upload_id is None:
-            args = (upload_extra_args(self.plan, self.known) if self.known
-                    else stream_extra_args(self.plan, header.magic, header.version))
+            if self.known is not None:
+                args = upload_extra_args(self.plan, self.known)
+            else:
+                assert header is not None, "a streamed upload starts once the check has read the RDB's header"
+                args = stream_extra_args(self.plan, header.magic, header.version)
             self.upload_id = str(self.s3.create_multipart_upload(Bucket=self.bucket, Key=self.key, **args)["UploadId"])
         future = self._pool.submit(self._send, len(self._futures) + 1, body)
         future.add_done_callback(self._note)
@@ -178,32 +183,26 @@ class MultipartUpload:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def stage(chunks: Iterable[Chunk], origin: str, copy: Path, *, write: bool = True,
-          upload: MultipartUpload | None = None, verdict: Verdict | None = None,
-          expect: Extracted | None = None) -> tuple[Extracted, StagedObject | None, TransferStats]:
-    """The sink: check ``chunks``, write them to ``copy`` (``write``; else the chunks ARE ``copy``, re-read) and
-    upload them (``upload``), then run ``verdict`` and complete the upload.
-
-    ``expect``: what the copy was when it was checked (re-reading it must give the same size and SHA-256).
+def stage(chunks: Iterable[Chunk], origin: str, copy: Path, *, upload: MultipartUpload | None = None,
+          verdict: Verdict | None = None) -> tuple[Extracted, StagedObject | None, TransferStats]:
+    """The sink: check ``chunks``, write them to ``copy`` and upload them (``upload``) as they come, then run
+    ``verdict`` on the complete copy and complete the upload.
 
     Raises:
-        ExtractError: not an RDB, CRC-64 mismatch, or the copy changed since it was checked.
+        ExtractError: not an RDB, or a CRC-64 mismatch.
         TransferError: S3 refused (when the caller maps botocore's errors).
         MigrationError: whatever ``chunks`` or ``verdict`` raised.
-        In every case the multipart upload is aborted and what this call wrote is removed.
+        In every case the multipart upload is aborted and the copy this call wrote is removed.
     """
     t0 = time.monotonic()
     check = RdbStreamCheck(origin)
-    target = copy.with_name(copy.name + ".part") if write else copy
+    target = copy.with_name(copy.name + ".part")
     renamed = False
     fd = -1
     try:
-        out: IO[bytes] | None = None
-        flusher: _Flusher | None = None
-        if write:
-            copy.parent.mkdir(parents=True, exist_ok=True)
-            out = open(target, "wb")  # closed below, after the flusher
-            flusher = _Flusher(out.fileno())
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        out = open(target, "wb")  # closed below, after the flusher
+        flusher = _Flusher(out.fileno())
         try:
             if upload is not None:
                 fd = os.open(target, os.O_RDONLY)
@@ -211,50 +210,36 @@ def stage(chunks: Iterable[Chunk], origin: str, copy: Path, *, write: bool = Tru
             sent = 0
             for block in chunks:
                 check.feed(block)  # the header first; SHA-256 and CRC-64 on every block
-                if out is not None and flusher is not None:
-                    out.write(block)
-                    flusher.wrote(check.size)
+                out.write(block)
+                flusher.wrote(check.size)
                 if upload is not None and check.size - sent >= part:
                     upload.raise_failure()
-                    if out is not None:
-                        out.flush()  # the part's bytes are in the page cache: its window can be read back
+                    out.flush()  # the part's bytes are in the page cache: its window can be read back
                     while check.size - sent >= part:
                         assert check.header is not None
                         upload.send(FileWindow(fd, sent, part), check.header)
                         sent += part
             ex = check.result(str(copy))  # refuses an empty stream or a CRC-64 mismatch: nothing completes in S3
-            if expect is not None and (ex.size, ex.sha256) != (expect.size, expect.sha256):
-                raise ExtractError(f"{copy} changed since it was checked (now {ex.size} bytes, sha256 "
-                                   f"{ex.sha256[:16]}; it was {expect.size} bytes, {expect.sha256[:16]})",
-                                   remedy="run the migration again (same id): it takes a new snapshot",
-                                   step="upload")
+            out.flush()
             if upload is not None and (check.size > sent or upload.sent == 0):
-                if out is not None:
-                    out.flush()
                 assert check.header is not None
                 upload.send(FileWindow(fd, sent, check.size - sent), check.header)
-            if out is not None and flusher is not None:
-                out.flush()
-                flusher.close()
-                os.fsync(out.fileno())
+            flusher.close()
+            os.fsync(out.fileno())
         finally:
-            if flusher is not None:
-                flusher.close()
-            if out is not None:
-                out.close()
-        if write:
-            os.replace(target, copy)
-            renamed = True
+            flusher.close()
+            out.close()
+        os.replace(target, copy)
+        renamed = True
         if verdict is not None:
             verdict(ex)  # the structure walk on the complete copy, while the last parts are in flight
         staged = upload.complete(ex) if upload is not None else None
     except BaseException:
         if upload is not None:
             upload.abort()
-        if write:
-            target.unlink(missing_ok=True)
-            if renamed:
-                copy.unlink(missing_ok=True)
+        target.unlink(missing_ok=True)
+        if renamed:
+            copy.unlink(missing_ok=True)
         raise
     finally:
         if upload is not None:
@@ -303,21 +288,41 @@ def stream_upload(plan: MigrationPlan, chunks: Iterable[Chunk], expected: int | 
 
 def upload_copy(plan: MigrationPlan, ex: Extracted, log: Log = logger, *, step: str = "upload",
                 verdict: Verdict | None = None) -> tuple[StagedObject, TransferStats]:
-    """Upload the checked local copy ``ex`` (staged, resume), re-checking it on the way: the object is completed
-    only if the copy still is what was checked and ``verdict`` passed.
+    """Upload the checked local copy ``ex`` (staged, resume): ``verdict`` first (the copy is complete: nothing is sent
+    for a snapshot that cannot seed the target), then its parts, windows of the copy, in parallel; the object is
+    completed once they are all in.
 
     Raises:
-        ExtractError: the copy is gone or changed since it was checked.
+        ExtractError: the copy is gone, or its size is no longer the checked one.
         TransferError: S3 refused the upload.
-        MigrationError: whatever ``verdict`` raised (the multipart upload is aborted).
+        MigrationError: whatever ``verdict`` raised (nothing was sent).
     """
     path = Path(ex.path)
-    if not path.is_file():
+    t0 = time.monotonic()
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError as exc:
         raise ExtractError(f"the checked local copy {path} is gone", step=step,
-                           remedy="run the migration again (same id): it takes a new snapshot")
-    upload = _multipart(plan, ex.size, FROM_FILE, log, known=ex)
-    with aws_errors(step, TransferError, upload.uri):
-        _ex, staged, stats = stage(file_chunks(path), ex.origin, path, write=False, upload=upload, verdict=verdict,
-                                   expect=ex)
-    assert staged is not None
-    return staged, stats
+                           remedy="run the migration again (same id): it takes a new snapshot") from exc
+    try:
+        size = os.fstat(fd).st_size
+        if size != ex.size:
+            raise ExtractError(f"{path} changed since it was checked ({size} bytes, it was {ex.size})", step=step,
+                               remedy="run the migration again (same id): it takes a new snapshot")
+        if verdict is not None:
+            verdict(ex)
+        upload = _multipart(plan, ex.size, FROM_FILE, log, known=ex)
+        with aws_errors(step, TransferError, upload.uri):
+            try:
+                for start in range(0, ex.size, upload.parts.size):
+                    upload.send(FileWindow(fd, start, min(upload.parts.size, ex.size - start)))
+                staged = upload.complete(ex)
+            except BaseException:
+                upload.abort()
+                raise
+            finally:
+                upload.close()
+    finally:
+        os.close(fd)
+    secs = time.monotonic() - t0
+    return staged, TransferStats(round(secs, 3), ex.size, upload.sent, round(ex.size / MiB / secs, 1) if secs else 0.0)

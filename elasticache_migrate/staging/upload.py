@@ -20,12 +20,12 @@ __all__ = ["upload_checked_copy"]
 def upload_checked_copy(plan: MigrationPlan, ex: Extracted, log: Log = logger) -> StagedObject:
     """Upload ``ex`` to ``s3://staging.bucket/PREFIX/ID/dump.rdb`` (skipped when already there); journaled.
 
-    The object is completed only once the copy re-read to S3 is still the checked one and the snapshot's verdict
-    passed.
+    The snapshot's verdict comes first (nothing is sent for one that cannot seed the target); the object is
+    completed once every part is in.
 
     Raises:
         TransferError: bucket missing or in another region, access denied, upload failed.
-        ExtractError: the local copy is gone or changed since it was checked.
+        ExtractError: the local copy is gone or its size changed since it was checked.
         PreflightError: the snapshot cannot seed the target (nothing is visible in S3).
     """
     step = "upload"
