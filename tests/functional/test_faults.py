@@ -502,8 +502,8 @@ def test_s3_slowdown_during_upload_is_retried_until_the_run_completes(
         app_env: Path, transfer: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """S3 answers 503 SlowDown (S3's XML error body) to the first 7 requests once the upload starts.
 
-    The upload's first request (PutObject when staged, CreateMultipartUpload when streamed) is refused 6
-    times: botocore's standard mode with ``max_attempts: 5`` (retries, so 6 attempts) gives up, the task
+    The upload's first request (CreateMultipartUpload: every path uploads through the one multipart sink) is
+    refused 6 times: botocore's standard mode with ``max_attempts: 5`` (retries, so 6 attempts) gives up, the task
     fails with a retryable TransferError and Prefect runs it again 2 s later; there the 7th refusal meets
     botocore's retry once more. The run completes and every refused request was sent again.
 
