@@ -65,33 +65,50 @@ def manual(a: dict[str, Any]) -> dict[str, Any]:
             "detail": f"BGSAVE+poll {t_save:.2f}s, docker cp {t2 - t1:.2f}s, upload_file {t3 - t2:.2f}s"}
 
 
+def _timed_verdict() -> dict[str, float]:
+    """Time the verdict (structure walk + engine) the sink runs on the local copy before it completes the upload."""
+    import elasticache_migrate.staging.verdict as verdict
+
+    seen = {"walk": 0.0}
+    real = verdict.snapshot_verdict
+
+    def timed(*args: Any, **kw: Any) -> Any:
+        t = time.monotonic()
+        try:
+            return real(*args, **kw)
+        finally:
+            seen["walk"] += time.monotonic() - t
+
+    verdict.snapshot_verdict = timed  # type: ignore[assignment]
+    return seen
+
+
 def _project(a: dict[str, Any], transfer: str) -> dict[str, Any]:
-    from elasticache_migrate.preflight.rdb_checks import inspect_file
+    from elasticache_migrate.staging.extract import extract_and_upload, extract_copy
+    from elasticache_migrate.staging.upload import upload_checked_copy
     from tasks.bgsave_wait import bgsave_wait
-    from tasks.extract import extract
-    from tasks.transfer import extract_and_upload
-    from tasks.upload import upload
 
     plan = _plan(a, migration_id=f"bench-{transfer}-{a['port']}", staging={
         "bucket": a["bucket"], "workdir": a["workdir"], "transfer": transfer})
+    seen = _timed_verdict()
     t0 = time.monotonic()
     bgsave_wait.fn(plan)
     t1 = time.monotonic()
     if transfer == "stream":
-        ex, _staged = extract_and_upload.fn(plan)
+        ex, _staged = extract_and_upload(plan)
         t2 = t3 = time.monotonic()
         detail = f"bgsave-wait {t1 - t0:.2f}s, extract+CRC+upload in one pass {t2 - t1:.2f}s"
     else:
-        ex = extract.fn(plan)
+        ex = extract_copy(plan)
         t2 = time.monotonic()
-        upload.fn(plan, ex)
+        upload_checked_copy(plan, ex)
         t3 = time.monotonic()
-        detail = f"bgsave-wait {t1 - t0:.2f}s, extract+CRC {t2 - t1:.2f}s, upload {t3 - t2:.2f}s"
-    t4 = time.monotonic()
-    inspect_file(ex.path, plan, "bench")
-    walk = time.monotonic() - t4
-    return {"seconds": t3 - t0, "mb": ex.size / MiB, "peak_rss_mb": _rss_mb(), "rdb": ex.path,
-            "detail": f"{detail}; structure walk after: {walk:.2f}s"}
+        detail = (f"bgsave-wait {t1 - t0:.2f}s, extract+CRC {t2 - t1:.2f}s, upload (the verdict, then the parts) "
+                  f"{t3 - t2:.2f}s")
+    walk = seen["walk"]
+    return {"seconds": t3 - t0, "mb": ex.size / MiB, "peak_rss_mb": _rss_mb(), "rdb": ex.path, "walk": walk,
+            "detail": f"{detail}; inside it the structure walk + verdict before completing: {walk:.2f}s, "
+                      f"{t3 - t0 - walk:.2f}s without"}
 
 
 def _sync(a: dict[str, Any], save_rules: bool) -> dict[str, Any]:
@@ -100,12 +117,11 @@ def _sync(a: dict[str, Any], save_rules: bool) -> dict[str, Any]:
     The dataset container has ``save ""``: the master streams diskless (its delay set to 0 meanwhile).
     ``save_rules``: the source gets ``save 3600 1`` and a write since its last save, as a source with the default
     ``save`` config and recent writes has; then the master is asked for a disk-based SYNC (its own BGSAVE,
-    streamed once written), so no automatic save can void verify's proof (tasks/replsync.py).
+    streamed once written), so no automatic save can void verify's proof (elasticache_migrate.source.replication).
     """
     import redis
 
-    import tasks.transfer as transfer
-    from elasticache_migrate.preflight.rdb_checks import inspect_file
+    import elasticache_migrate.staging.sync as sync
 
     plan = _plan(a, migration_id=f"bench-sync-{a['port']}", staging={
         "bucket": a["bucket"], "workdir": a["workdir"], "transfer": "sync"})
@@ -114,7 +130,8 @@ def _sync(a: dict[str, Any], save_rules: bool) -> dict[str, Any]:
         r.config_set("save", "3600 1")
         r.set("bench:dirty", "1")
     seen: dict[str, Any] = {}
-    real = transfer.stream_upload
+    walked = _timed_verdict()
+    real = sync.stream_upload
 
     def timed(*args: Any, **kw: Any) -> Any:  # the pass itself, and what the master's stream says of its timing
         seen["start"] = time.monotonic()
@@ -123,30 +140,27 @@ def _sync(a: dict[str, Any], save_rules: bool) -> dict[str, Any]:
         finally:
             seen["end"], seen["stream"] = time.monotonic(), args[1]
 
-    transfer.stream_upload = timed  # type: ignore[assignment]
+    sync.stream_upload = timed  # type: ignore[assignment]
     try:
         t0 = time.monotonic()
-        got = transfer.sync_and_upload.fn(plan)
+        _snap, ex, _staged = sync.sync_and_upload(plan)
         t3 = time.monotonic()
     finally:
-        transfer.stream_upload = real  # type: ignore[assignment]
+        sync.stream_upload = real  # type: ignore[assignment]
         if save_rules:
             r.config_set("save", "")
             r.delete("bench:dirty")  # the same keyspace for verify (compared with the staged path's RDB)
-    assert got is not None
-    _snap, ex, _staged = got
     st = seen["stream"]
     first = st.first_byte_s or 0.0
     payload = st.seconds - first
+    walk = walked["walk"]
     detail = (f"{st.reply.framing}: set-up {seen['start'] - t0 - first:.2f}s, "
               f"{'BGSAVE' if st.reply.framing == 'disk' else 'fork'} until the payload starts {first:.2f}s, payload "
-              f"read while uploading {payload:.2f}s, upload tail {seen['end'] - seen['start'] - payload:.2f}s, "
-              f"record {t3 - seen['end']:.2f}s")
-    t4 = time.monotonic()
-    inspect_file(ex.path, plan, "bench")
-    walk = time.monotonic() - t4
-    return {"seconds": t3 - t0, "mb": ex.size / MiB, "peak_rss_mb": _rss_mb(), "rdb": ex.path,
-            "detail": f"{detail}; structure walk after: {walk:.2f}s"}
+              f"read while uploading {payload:.2f}s, upload tail {seen['end'] - seen['start'] - payload:.2f}s "
+              f"(the structure walk + verdict before completing: {walk:.2f}s, inside it), record "
+              f"{t3 - seen['end']:.2f}s; {t3 - t0 - walk:.2f}s without the walk")
+    return {"seconds": t3 - t0, "mb": ex.size / MiB, "peak_rss_mb": _rss_mb(), "rdb": ex.path, "walk": walk,
+            "detail": detail}
 
 
 def sync(a: dict[str, Any]) -> dict[str, Any]:

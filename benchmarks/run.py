@@ -6,13 +6,15 @@ Needs root (it starts a private Docker engine, as the tests do) and Debian's red
 dataset size, on the same data in a Redis container (``--network host``) and moto's server as a separate
 process on 127.0.0.1:
 
-  (a) project, stream: bgsave-wait + extract_and_upload (one pass: local copy, CRC-64, multipart in parallel)
-      project, staged: bgsave-wait + extract (to disk, CRC-64) + upload (multipart)
-      project, sync: sync_and_upload (SYNC over the replication protocol, diskless, straight into the multipart
-      upload while the master writes the RDB; local copy and CRC-64 on the way)
+  (a) project, stream: bgsave-wait + extract-upload (one pass through the sink: local copy, CRC-64, S3 parts as
+      windows of the copy, in parallel; the structure walk + verdict on the copy before the object is completed)
+      project, staged: bgsave-wait + extract (to disk, CRC-64) + upload (the verdict on the copy, then multipart)
+      project, sync: sync-upload (SYNC over the replication protocol, diskless, straight into the sink while the
+      master writes the RDB; local copy and CRC-64 on the way, verdict before completing)
       project, sync-save-rules: the same on a source with ``save`` rules and a write since its last save: the
       master is asked for a disk-based SYNC (its BGSAVE, streamed once written) so no automatic save can void
       verify's proof (the dataset container itself has ``save ""``)
+      Each path's time includes its verdict (it gates the object's completion); the detail says how long it took.
   (b) manual: BGSAVE + `until lastsave changes; sleep 1` polling, `docker cp`, boto3 ``upload_file`` with its
       defaults (what ``aws s3 cp`` does)
   (c) verify: every key compared (keys/s) against a target loaded from the same RDB, beside the time

@@ -6,7 +6,8 @@
     ├── PlanError                   the plan itself is wrong (fix the YAML / form field named)
     ├── PreflightError              a blocking preflight finding (nothing was changed)
     ├── SourceError                 the source Redis cannot be reached or refused a command
-    │   └── QuiesceError            clients did not drain, or writes could not be paused
+    │   ├── QuiesceError            clients did not drain, or writes could not be paused
+    │   └── SyncUnavailable         the source cannot or may not serve SYNC (auto: the staged path instead)
     ├── SnapshotError               BGSAVE failed or never finished
     ├── ExtractError                container / file missing, not an RDB, unreadable
     ├── TransferError               S3 bucket/object problems (upload, download, head)
@@ -37,6 +38,7 @@ __all__ = [
     "PreflightError",
     "SourceError",
     "QuiesceError",
+    "SyncUnavailable",
     "SnapshotError",
     "ExtractError",
     "TransferError",
@@ -96,6 +98,17 @@ class QuiesceError(SourceError):
     """Application clients did not drain, or writes could not be paused."""
 
     default_remedy = "stop the application's writers (maintenance mode) or allow-list the named clients"
+    retryable = False
+
+
+class SyncUnavailable(SourceError):
+    """The source cannot or may not serve the sync transfer (older than 7.0, SYNC/REPLCONF not granted or renamed).
+
+    Never retried: under ``staging.transfer: auto`` the flow takes the staged path instead; under ``sync`` the
+    remedy says what to grant or to set.
+    """
+
+    default_remedy = "grant +replconf +sync to the plan's ACL user on the source, or set staging.transfer: staged"
     retryable = False
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "Snapshot",
     "Extracted",
     "StagedObject",
+    "StagePath",
     "StagedSnapshot",
     "SyncSource",
     "RehearsalRecord",
@@ -27,6 +28,9 @@ __all__ = [
 ]
 
 PauseMode = Literal["client-pause-write", "refuse-writes"]
+StagePath = Literal["sync", "stream", "staged", "reused", "reuploaded"]
+"""How a run's snapshot reached S3: one of the three transfers, or resumed from an earlier run's object (reused)
+or its checked local copy (reuploaded)."""
 
 
 def version_tuple(raw: str) -> tuple[int, int, int]:
@@ -163,7 +167,7 @@ class StagedSnapshot:
     snapshot: Snapshot
     rdb: Extracted
     staged: StagedObject
-    path: Literal["sync", "stream", "reused", "reuploaded"]  # how it got there
+    path: StagePath  # how it got there
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """The runbook, as a Prefect flow: move a self-hosted Redis to ElastiCache (or rehearse it locally).
 
-    preflight → quiesce → sync-upload (SYNC into S3; or bgsave-wait → extract → upload) → inspect → grant → create
+    preflight → quiesce → stage (sync-upload: SYNC into S3; or bgsave-wait → extract → upload; the object is
+      completed in S3 only after the RDB's structure walk and engine verdict) → grant → create
       → wait-available → verify → [pause for approval] → switch-config → verify-cutover → finish
     any failure after quiesce, a rejection or a timeout: config back, source unpaused, notify.
 
@@ -17,21 +18,17 @@ from prefect.states import Cancelled
 from elasticache_migrate.cutover.base import where as cutover_where
 from elasticache_migrate.errors import ApprovalRejected
 from elasticache_migrate.plan import MigrationPlan
-from elasticache_migrate.source.replication import transfer_mode
+from elasticache_migrate.state import Extracted, StagedObject
 from elasticache_migrate.targets import TargetHandle
 from elasticache_migrate.verify.report import VerifyReport
+from flows.stage import stage_snapshot
 from tasks.approval import request_approval
-from tasks.bgsave_wait import bgsave_wait
 from tasks.create import create, delete_target
-from tasks.extract import Extracted, extract
 from tasks.grant import grant
 from tasks.notify import notify, notify_flow_failure
-from tasks.preflight import inspect_snapshot, preflight
+from tasks.preflight import preflight
 from tasks.quiesce import finish_source, quiesce, unquiesce
-from tasks.resume import reusable_snapshot
 from tasks.switch_config import restore_config, switch_config
-from tasks.transfer import extract_and_upload, sync_and_upload
-from tasks.upload import StagedObject, upload
 from tasks.verify import verify, verify_cutover
 from tasks.wait_available import wait_available
 
@@ -43,7 +40,7 @@ def migrate_redis(plan: MigrationPlan, plan_only: bool = False) -> dict[str, Any
     """Move a self-hosted Redis (Docker container or host) to ElastiCache, or rehearse it on a local target.
 
     Preflight refuses a plan that would fail before anything changes. The source's writes are paused, an RDB
-    snapshot is taken, copied out, uploaded to S3, granted to ElastiCache and used to seed the new cluster.
+    snapshot is taken, copied out, checked, uploaded to S3, granted to ElastiCache and used to seed the new cluster.
     Every key is compared before a human approves the cutover; then the app's config is switched and checked.
     A rejection, a timeout or any failure restores the config and the source's service.
 
@@ -65,23 +62,8 @@ def migrate_redis(plan: MigrationPlan, plan_only: bool = False) -> dict[str, Any
     quiesced = quiesce(plan)
     target = None
     try:
-        earlier = reusable_snapshot(plan)  # after a crash: the earlier snapshot, if the source is unchanged
-        mode = transfer_mode(plan.staging.transfer, quiesced.server)  # auto: sync on a source >= 7.0, else staged
-        if earlier and earlier.staged:      # ... and its object in S3 is intact
-            snapshot, rdb, staged = earlier.snapshot, earlier.extracted, earlier.staged
-        elif earlier:                       # ... uploaded again from the local copy
-            snapshot, rdb = earlier.snapshot, earlier.extracted
-            staged = upload(plan, rdb)
-        elif mode == "sync" and (synced := sync_and_upload(plan)):  # None: auto, and the source refused SYNC
-            snapshot, rdb, staged = synced  # SYNC: the RDB into the multipart upload while the source writes it
-        elif mode == "stream":
-            snapshot = bgsave_wait(plan)
-            rdb, staged = extract_and_upload(plan)  # one pass: local copy + CRC-64 + S3 multipart, parts in parallel
-        else:
-            snapshot = bgsave_wait(plan)
-            rdb = extract(plan)
-            staged = upload(plan, rdb)
-        inspect_snapshot(plan, rdb)  # structure, modules, engine verdict: before ElastiCache may read it
+        staged_snapshot = stage_snapshot(plan, quiesced)  # resume, path choice, sync→staged fallback (flows/stage.py)
+        snapshot, rdb, staged = staged_snapshot.snapshot, staged_snapshot.rdb, staged_snapshot.staged
         grant(plan, staged)
         target = create(plan, staged)
         endpoint = wait_available(plan, target)

@@ -109,8 +109,7 @@ def _what(exc: BaseException) -> str:
 
 def existing_rdb_findings(plan: MigrationPlan, facts: PreflightFacts) -> list[Finding]:
     """Read the dump the source already has (read-only) and check it like the real snapshot will be."""
-    # imported here: the RDB sources still live in the task module (they move into the engine's staging package)
-    from tasks.extract import rdb_path_on_server, rdb_source_for
+    from elasticache_migrate.staging.chunks import rdb_path_on_server, rdb_source_for
 
     try:
         path = rdb_path_on_server(plan)

@@ -31,9 +31,9 @@ import elasticache_migrate.targets.elasticache as ec_module
 from elasticache_migrate.errors import ProvisioningError
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.source.connection import Endpoint
+from elasticache_migrate.state import StagedObject
 from elasticache_migrate.targets import TargetHandle
 from elasticache_migrate.targets.elasticache import ElastiCacheTarget
-from tasks.upload import StagedObject
 from tests.conftest import REGION, make_plan
 
 LOG = logging.getLogger("t")

@@ -364,7 +364,7 @@ def _load_sample(server: LocalRedisServer) -> dict[int, int]:
 
 def _object_sha256(s3: Any, bucket: str, key: str) -> str | None:
     """The SHA-256 the object carries: metadata (staged upload) or tag (streaming upload, known only at the end)."""
-    from tasks.upload import sha_tag
+    from elasticache_migrate.staging.s3 import sha_tag
 
     meta = s3.head_object(Bucket=bucket, Key=key).get("Metadata") or {}
     return meta.get("sha256") or sha_tag(s3, bucket, key)
@@ -502,8 +502,8 @@ def test_s3_slowdown_during_upload_is_retried_until_the_run_completes(
         app_env: Path, transfer: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """S3 answers 503 SlowDown (S3's XML error body) to the first 7 requests once the upload starts.
 
-    The upload's first request (PutObject when staged, CreateMultipartUpload when streamed) is refused 6
-    times: botocore's standard mode with ``max_attempts: 5`` (retries, so 6 attempts) gives up, the task
+    The upload's first request (CreateMultipartUpload: every path uploads through the one multipart sink) is
+    refused 6 times: botocore's standard mode with ``max_attempts: 5`` (retries, so 6 attempts) gives up, the task
     fails with a retryable TransferError and Prefect runs it again 2 s later; there the 7th refusal meets
     botocore's retry once more. The run completes and every refused request was sent again.
 
@@ -561,9 +561,9 @@ def test_elasticache_throttling_on_create_and_describe(tmp_path: Path, monkeypat
 
     import elasticache_migrate.targets.elasticache as ec_module
     from elasticache_migrate.aws import aws_client
+    from elasticache_migrate.state import StagedObject
     from elasticache_migrate.targets.elasticache import build_replication_group_request
     from tasks.create import create
-    from tasks.upload import StagedObject
     from tasks.wait_available import wait_available
 
     gid = "app-cache-throttled"

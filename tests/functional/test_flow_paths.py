@@ -276,7 +276,7 @@ def test_non_rdb_file_is_refused_and_the_source_released(tmp_path: Path, moto_en
 
 def test_extract_refuses_a_non_rdb_stream_before_writing_it(tmp_path: Path) -> None:
     """The extract step's own check (a file replaced after preflight): nothing is left on disk."""
-    from tasks.extract import write_checked
+    from elasticache_migrate.staging.sink import write_checked
 
     dest = tmp_path / "dump.rdb"
     with pytest.raises(ExtractError, match="is not an RDB file") as err:

@@ -222,8 +222,9 @@ def test_opt_in_region_uses_the_bucket_policy_route(tmp_path: Path, moto_endpoin
     """ap-east-1: ACLs disabled is fine there, and the grant step writes the bucket-policy statement."""
     import json
 
-    from tasks.grant import grant, policy_allows
-    from tasks.upload import StagedObject
+    from elasticache_migrate.staging.grant import policy_allows
+    from elasticache_migrate.state import StagedObject
+    from tasks.grant import grant
 
     s3 = boto3.client("s3", region_name="ap-east-1", endpoint_url=moto_endpoint)
     bucket = f"hk-staging-{free_port()}"

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from elasticache_migrate.errors import QuiesceError, SourceError
+from elasticache_migrate.errors import QuiesceError, SourceError, SyncUnavailable
 from elasticache_migrate.journal import Journal
 from elasticache_migrate.source.connection import Endpoint
 from elasticache_migrate.targets.rehearsal import stop_rehearsal_target
@@ -23,8 +23,8 @@ from elasticache_migrate.testing.localredis import LocalRedisServer
 from elasticache_migrate.testing.sample_data import load_sample
 from elasticache_migrate.verify.run import verify_endpoints
 from flows.migrate import migrate_redis
+from tasks.extract import sync_and_upload
 from tasks.quiesce import quiesce, unquiesce
-from tasks.transfer import sync_and_upload
 from tests.conftest import free_port, make_plan, need
 
 MiB = 1 << 20
@@ -81,9 +81,11 @@ def test_the_synced_rdb_in_s3_loads_with_every_key_equal(tmp_path: Path, moto_en
             monkeypatch.setenv("SOURCE_REDIS_PASSWORD", password)
             redis_conf["password_secret"] = "env:SOURCE_REDIS_PASSWORD"
             redis_conf["username"] = "migrator" if acl else None
+        engine, version = binary.split("-")  # the target's line: the sync step's verdict checks the RDB against it
         plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=src.port,
                          source={"kind": "host", "redis": redis_conf},
-                         staging={"bucket": bucket, "workdir": str(tmp_path / "work"), "transfer": "sync"})
+                         staging={"bucket": bucket, "workdir": str(tmp_path / "work"), "transfer": "sync"},
+                         target={"engine": engine, "engine_version": version})
         state = quiesce.fn(plan)
         try:
             got = sync_and_upload.fn(plan)
@@ -123,7 +125,7 @@ def test_the_synced_rdb_in_s3_loads_with_every_key_equal(tmp_path: Path, moto_en
 @pytest.mark.parametrize("transfer, acl", [
     ("sync", "-acl"),    # ACL DRYRUN not granted either: SYNC's own NOPERM says it (config changed, put back)
     ("sync", ""),        # refused by ACL DRYRUN before anything is done
-    ("auto", ""),        # auto: nothing done, the flow takes the staged path
+    ("auto", ""),        # auto: nothing done, the flow takes the staged path (it catches SyncUnavailable)
 ])
 def test_a_user_without_sync_is_told_what_to_grant_and_nothing_reaches_s3(
         tmp_path: Path, moto_endpoint: str, bucket: str, s3: Any, source: LocalRedisServer,
@@ -137,10 +139,12 @@ def test_a_user_without_sync_is_told_what_to_grant_and_nothing_reaches_s3(
                      source=_as_migrator(source.port),
                      staging={"bucket": bucket, "workdir": str(tmp_path / "work"), "transfer": transfer})
     if transfer == "auto":
-        assert sync_and_upload.fn(plan) is None
+        with pytest.raises(SyncUnavailable):
+            sync_and_upload.fn(plan)
     else:
         with pytest.raises(SourceError) as e:
             sync_and_upload.fn(plan)
+        assert isinstance(e.value, SyncUnavailable)
         assert "'migrator' may not run" in e.value.message or "'sync' command" in e.value.message
         assert "ACL SETUSER migrator +" in e.value.remedy and not e.value.retryable
     assert _nothing_in(s3, bucket)
@@ -201,15 +205,15 @@ def test_a_link_cut_mid_transfer_aborts_the_multipart_upload(tmp_path: Path, mot
             r.set(f"blob:{i}", random.Random(i).randbytes(MiB))  # LZF cannot shrink them: a 24 MiB RDB
     proxy = _CuttingProxy(source.port, limit=12 * MiB)  # after the first 8 MiB part went to S3
     created: list[str] = []
-    import tasks.transfer as transfer
+    import elasticache_migrate.staging.sink as sink
 
     def counting_client(plan: Any, service: str) -> Any:
-        c = transfer_aws_client(plan, service)
+        c = sink_aws_client(plan, service)
         c.meta.events.register("after-call.s3.CreateMultipartUpload", lambda **kw: created.append("x"))
         return c
 
-    transfer_aws_client = transfer.aws_client
-    monkeypatch.setattr(transfer, "aws_client", counting_client)
+    sink_aws_client = sink.aws_client
+    monkeypatch.setattr(sink, "aws_client", counting_client)
     plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=proxy.port,
                      staging={"bucket": bucket, "workdir": str(tmp_path / "work"), "transfer": "sync"})
     try:

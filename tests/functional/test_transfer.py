@@ -1,5 +1,6 @@
-"""The streaming extract+upload pass against a real redis-server's RDB and moto's S3: one pass writes the
-local copy and the object; a corrupt stream leaves nothing in S3 (the multipart upload is aborted)."""
+"""The one sink against a real redis-server's RDB and moto's S3: one pass writes the local copy and the object; a
+corrupt stream leaves nothing in S3 (the multipart upload is aborted). (The part plan's bounds are unit-tested in
+tests/unit/staging/test_parts.py.)"""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from typing import Any
 
 import pytest
 
-from elasticache_migrate.errors import ExtractError
-from tasks.transfer import MiB, part_plan, stream_upload
+from elasticache_migrate.errors import ExtractError, PreflightError
+from elasticache_migrate.staging.parts import MiB
+from elasticache_migrate.staging.sink import stream_upload, upload_copy, write_checked
+from elasticache_migrate.state import Extracted
 from tests.conftest import make_plan
 
 
@@ -64,8 +67,38 @@ def test_a_corrupt_stream_leaves_nothing_in_s3(tmp_path: Path, moto_endpoint: st
     assert not (tmp_path / "copy.rdb").exists() and not (tmp_path / "copy.rdb.part").exists()
 
 
-def test_part_plan_bounds_memory_whatever_the_size() -> None:
-    for size in (1, 100 * MiB, 10 * 1024 * MiB, 2 * 1024 * 1024 * MiB):
-        part, flight = part_plan(size)
-        assert -(-size // part) <= 9000 and 5 * MiB <= part
-        assert part * (flight + 1) <= max(48 * MiB, 2 * part)
+
+def test_the_checked_copy_is_uploaded_in_file_sized_parts_with_its_sha_in_the_metadata(
+        tmp_path: Path, moto_endpoint: str, bucket: str, s3: Any, source: Any) -> None:
+    rdb = _big_rdb(source, 20)
+    plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=source.port)
+    ex = write_checked(_chunks(rdb), tmp_path / "copy.rdb", "host:test")
+    staged, stats = upload_copy(plan, ex, logging.getLogger("t"))
+    assert stats.parts == 1 and staged.uploaded and staged.sha256 == ex.sha256  # 20 MiB in one 64 MiB part
+    head = s3.head_object(Bucket=bucket, Key=plan.object_key)
+    assert head["Metadata"]["sha256"] == ex.sha256 and head["ServerSideEncryption"] == "AES256"
+    body = s3.get_object(Bucket=bucket, Key=plan.object_key)["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == ex.sha256
+
+
+def test_a_refused_verdict_leaves_nothing_in_s3(tmp_path: Path, moto_endpoint: str, bucket: str, s3: Any,
+                                               source: Any) -> None:
+    rdb = _big_rdb(source, 20)
+    plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=source.port)
+    seen: list[int] = []
+
+    def refuse(ex: Extracted) -> None:
+        seen.append(ex.size)
+        raise PreflightError("the snapshot cannot seed the target")
+
+    with pytest.raises(PreflightError):  # streamed: the parts went up, the upload is aborted
+        stream_upload(plan, _chunks(rdb), rdb.stat().st_size, tmp_path / "copy.rdb", "host:test",
+                      logging.getLogger("t"), verdict=refuse)
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
+    assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
+    assert not (tmp_path / "copy.rdb").exists() and not (tmp_path / "copy.rdb.part").exists()
+    ex = write_checked(_chunks(rdb), tmp_path / "copy.rdb", "host:test")
+    with pytest.raises(PreflightError):  # the checked copy: refused before anything is sent
+        upload_copy(plan, ex, logging.getLogger("t"), verdict=refuse)
+    assert seen == [ex.size, ex.size] and not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0 and (tmp_path / "copy.rdb").exists()

@@ -1,8 +1,4 @@
-"""The pure halves of the steps: each decision a task makes, checked without any server.
-
-snapshot · quiesce · upload · approval · errors · retry. (The elasticache request, verify, dotenv and redact are
-in tests/unit/targets, tests/unit/verify and tests/unit/cutover.)
-"""
+"""The error tree, the seams' class-by-class mapping of foreign exceptions into it, and the retry rule."""
 
 from __future__ import annotations
 
@@ -35,9 +31,7 @@ from elasticache_migrate.errors import (
 )
 from elasticache_migrate.plan import MigrationPlan, validate_plan
 from elasticache_migrate.source.connection import redis_errors
-from tasks.extract import Extracted
 from tasks.retry import retry_only_io
-from tasks.upload import already_uploaded, transfer_config, upload_extra_args
 
 MID = "orders-2024"
 
@@ -55,44 +49,6 @@ def plan(**sections: dict[str, Any]) -> MigrationPlan:
     return validate_plan(data)
 
 
-# ---- upload -----------------------------------------------------------------------------------------------------
-
-SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
-
-
-def extracted(size: int = 1234) -> Extracted:
-    return Extracted(path="/tmp/dump.rdb", size=size, sha256=SHA, crc64_stored=0xABC, crc64_computed=0xABC,
-                     rdb_version=10, magic="REDIS", origin="host:/var/lib/redis/dump.rdb")
-
-
-def test_already_uploaded() -> None:
-    ex = extracted()
-    assert already_uploaded(None, ex) is False
-    assert already_uploaded({"ContentLength": 1234, "Metadata": {"sha256": SHA}}, ex) is True
-    assert already_uploaded({"ContentLength": 1234, "Metadata": {"SHA256": SHA}}, ex) is True  # header case
-    assert already_uploaded({"ContentLength": 1235, "Metadata": {"sha256": SHA}}, ex) is False
-    assert already_uploaded({"ContentLength": 1234, "Metadata": {"sha256": "0" * 64}}, ex) is False
-    assert already_uploaded({"ContentLength": 1234}, ex) is False  # someone else's object at that key
-
-
-def test_upload_extra_args() -> None:
-    args = upload_extra_args(plan(), extracted())
-    assert args["ServerSideEncryption"] == "AES256"  # SSE-KMS objects cannot seed ElastiCache
-    assert args["ChecksumAlgorithm"] == "SHA256"
-    assert args["ACL"] == "private"
-    assert args["Metadata"]["migration-id"] == MID
-    assert args["Metadata"]["sha256"] == SHA
-    assert args["Metadata"]["rdb-version"] == "REDIS10"
-    assert args["Metadata"]["crc64"] == "0000000000000abc"
-
-
-@pytest.mark.parametrize("size", [1, 64 << 20, 10 << 30, 2 * (1 << 40), 5 * (1 << 40)])
-def test_transfer_config_stays_within_s3_part_limits(size: int) -> None:
-    cfg = transfer_config(size)
-    parts = -(-size // cfg.multipart_chunksize)
-    assert parts <= 10_000
-    assert 5 << 20 <= cfg.multipart_chunksize <= 5 << 30  # S3: 5 MiB .. 5 GiB per part
-    assert cfg.multipart_chunksize >= 64 << 20
 
 
 # ---- the seams' error mapping (by class) / is_retryable / retry_only_io ------------------------------------------

@@ -1,4 +1,4 @@
-"""tasks.grant planning: who ElastiCache is in each partition, and grants that keep everything already there."""
+"""staging.grant planning: who ElastiCache is in each partition, and grants that keep everything already there."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tasks.grant import (
+from elasticache_migrate.staging.grant import (
     CANONICAL_IDS,
     canonical_id,
     grant_args,
