@@ -131,7 +131,7 @@ def _sync(a: dict[str, Any], save_rules: bool) -> dict[str, Any]:
         r.set("bench:dirty", "1")
     seen: dict[str, Any] = {}
     walked = _timed_verdict()
-    real = sync.stream_upload
+    real = sync.stream_upload  # type: ignore[attr-defined]  # sync's own import of the sink's pass, timed here
 
     def timed(*args: Any, **kw: Any) -> Any:  # the pass itself, and what the master's stream says of its timing
         seen["start"] = time.monotonic()
@@ -140,13 +140,13 @@ def _sync(a: dict[str, Any], save_rules: bool) -> dict[str, Any]:
         finally:
             seen["end"], seen["stream"] = time.monotonic(), args[1]
 
-    sync.stream_upload = timed  # type: ignore[assignment]
+    setattr(sync, "stream_upload", timed)  # noqa: B010 - the name sync's code looks up at call time
     try:
         t0 = time.monotonic()
         _snap, ex, _staged = sync.sync_and_upload(plan)
         t3 = time.monotonic()
     finally:
-        sync.stream_upload = real  # type: ignore[assignment]
+        setattr(sync, "stream_upload", real)  # noqa: B010
         if save_rules:
             r.config_set("save", "")
             r.delete("bench:dirty")  # the same keyspace for verify (compared with the staged path's RDB)

@@ -22,6 +22,7 @@ __all__ = [
     "SyncSource",
     "RehearsalRecord",
     "CutoverRecord",
+    "MigrationResult",
     "version_tuple",
     "info_int",
     "object_arn",
@@ -188,6 +189,22 @@ class RehearsalRecord:
     version: str
     workdir: str
     seeded_from: str      # the SHA-256 of the RDB it loaded
+
+
+@dataclass(frozen=True)
+class MigrationResult:
+    """What a completed migration hands back (the flow's return value): values, no config text and no secret."""
+
+    migration_id: str
+    endpoint: Endpoint                       # where the app's Redis now is
+    snapshot: Snapshot
+    rdb: Extracted                           # the checked local copy the target was seeded from
+    staged: StagedObject                     # the object in S3
+    keys_verified: int
+    dbs: dict[int, tuple[int, int]]          # db -> (source keys, target keys)
+    switched_where: str                      # the config switch-config wrote ("(none)" for backend none)
+    config_changed: bool                     # False when a re-run found the value already there
+    approved_by: str
 
 
 @dataclass(frozen=True)

@@ -10,15 +10,14 @@ Read top to bottom; each step is one task in ``tasks/``.
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import flow, get_run_logger
 from prefect.states import Cancelled
 
 from elasticache_migrate.cutover.base import where as cutover_where
 from elasticache_migrate.errors import ApprovalRejected
 from elasticache_migrate.plan import MigrationPlan
-from elasticache_migrate.state import Extracted, StagedObject
+from elasticache_migrate.preflight.findings import PreflightReport
+from elasticache_migrate.state import Extracted, MigrationResult, StagedObject
 from elasticache_migrate.targets import TargetHandle
 from elasticache_migrate.verify.report import VerifyReport
 from flows.stage import stage_snapshot
@@ -36,7 +35,7 @@ __all__ = ["migrate_redis", "approval_summary"]
 
 
 @flow(name="migrate-redis", on_failure=[notify_flow_failure], on_crashed=[notify_flow_failure])
-def migrate_redis(plan: MigrationPlan, plan_only: bool = False) -> dict[str, Any]:
+def migrate_redis(plan: MigrationPlan, plan_only: bool = False) -> MigrationResult | PreflightReport:
     """Move a self-hosted Redis (Docker container or host) to ElastiCache, or rehearse it on a local target.
 
     Preflight refuses a plan that would fail before anything changes. The source's writes are paused, an RDB
@@ -49,13 +48,13 @@ def migrate_redis(plan: MigrationPlan, plan_only: bool = False) -> dict[str, Any
         plan_only: run only the read-only preflight checks and report (days before the window).
 
     Returns:
-        A summary: endpoint, RDB facts, verify result, what was switched.
+        The migration's outcome (endpoint, snapshot and RDB facts, the staged object, verify counts, what was
+        switched, who approved), or with ``plan_only`` the preflight findings.
     """
     log = get_run_logger()
     if plan_only:
-        findings = preflight(plan)  # raises (run Failed) when anything blocks; changes nothing either way
-        return {"migration_id": plan.migration_id, "plan_only": True,
-                "findings": [f.__dict__ for f in findings]}
+        # raises (run Failed) when anything blocks; changes nothing either way
+        return PreflightReport(migration_id=plan.migration_id, findings=preflight(plan))
     notify(plan, "started", f"{plan.source.kind} source → {plan.target.kind} {plan.target.replication_group_id}")
     preflight(plan)
 
@@ -89,17 +88,11 @@ def migrate_redis(plan: MigrationPlan, plan_only: bool = False) -> dict[str, Any
     finished = finish_source(plan, quiesced)
     notify(plan, "succeeded", f"app now on {endpoint.url()}; {report.keys_checked} keys verified; {finished}")
     log.info("migration %s done: %s", plan.migration_id, endpoint.url())
-    return {
-        "migration_id": plan.migration_id,
-        "endpoint": endpoint.url(),
-        "snapshot_seconds": snapshot.seconds,
-        "rdb": {"size": rdb.size, "version": f"{rdb.magic}{rdb.rdb_version}", "sha256": rdb.sha256},
-        "object": staged.uri,
-        "keys_verified": report.keys_checked,
-        "dbs": {str(db): counts for db, counts in report.dbs.items()},
-        "switched": {"where": switched.where, "changed": switched.changed},
-        "approved_by": decision.approver,
-    }
+    return MigrationResult(
+        migration_id=plan.migration_id, endpoint=endpoint, snapshot=snapshot, rdb=rdb, staged=staged,
+        keys_verified=report.keys_checked, dbs=dict(report.dbs), switched_where=switched.where,
+        config_changed=switched.changed, approved_by=decision.approver,
+    )
 
 
 def _roll_back(plan: MigrationPlan, exc: BaseException, target: TargetHandle | None) -> None:

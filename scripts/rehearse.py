@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from elasticache_migrate.state import MigrationResult
 from elasticache_migrate.testing.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"2/4  sample app data in the source ({source.url}): sessions, job queues, cache, streams …")
         r, r1 = source.client(), source.client(db=1)
         stats = load_sample(r, scale=args.scale, db1=r1)
-        r.close(), r1.close()
+        r.close()
+        r1.close()
         print(", ".join(f"db{db}: {n} keys" for db, n in stats.keys.items()))
         app_env = work / "app.env"
         app_env.write_text(f"# the app's settings\nAPP_ENV=production\nREDIS_URL=redis://127.0.0.1:{source.port}/0\n")
@@ -109,15 +111,17 @@ def main(argv: list[str] | None = None) -> int:
             _say(f"rehearsal FAILED: {state.message}")
             return 1
         result = state.result()
+        assert isinstance(result, MigrationResult)
 
         _say("4/4  result")
         print(f"flow finished in {elapsed:.1f}s")
-        print(f"snapshot: {result['rdb']['size']:,} bytes, {result['rdb']['version']}, in {result['object']}")
-        print(f"target:   {result['endpoint']}  ({tgt_bin.flavor} {tgt_bin.version}, seeded from the S3 object)")
-        for db, (s, t) in sorted(result["dbs"].items()):
+        print(f"snapshot: {result.rdb.size:,} bytes, {result.rdb.magic} RDB v{result.rdb.rdb_version}, in "
+              f"{result.staged.uri}")
+        print(f"target:   {result.endpoint}  ({tgt_bin.flavor} {tgt_bin.version}, seeded from the S3 object)")
+        for db, (s, t) in sorted(result.dbs.items()):
             print(f"verify:   db{db}: source {s} keys, target {t} keys")
-        print(f"verify:   {result['keys_verified']} keys equal by type, value and TTL")
-        print(f"approval: approved by {result['approved_by']} (automatic in this rehearsal)")
+        print(f"verify:   {result.keys_verified} keys equal by type, value and TTL")
+        print(f"approval: approved by {result.approved_by} (automatic in this rehearsal)")
         print(f"cutover:  {app_env.name} now says " + next(line for line in app_env.read_text().splitlines()
                                                         if line.startswith("REDIS_URL=")))
         print("\nREHEARSAL OK: every key verified on the target, app config switched.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Finding", "SEVERITIES", "blocking", "report_markdown", "report_text"]
+__all__ = ["Finding", "PreflightReport", "SEVERITIES", "blocking", "report_markdown", "report_text"]
 
 SEVERITIES = ("block", "warn", "info")
 
@@ -21,6 +21,14 @@ class Finding:
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
             raise ValueError(f"severity must be one of {SEVERITIES}, not {self.severity!r}")
+
+
+@dataclass(frozen=True)
+class PreflightReport:
+    """What a plan-only run hands back: every finding (none of them blocking, or the run would have failed)."""
+
+    migration_id: str
+    findings: list[Finding]
 
 
 def blocking(findings: list[Finding]) -> list[Finding]:

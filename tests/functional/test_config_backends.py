@@ -144,7 +144,7 @@ def route53_stand(moto: str, old: str | None) -> Stand:
         return found[0] if found else None
 
     return Stand({"backend": "route53", "route53_zone_id": zone, "route53_record": record, "route53_ttl": 30},
-                 app_value=lambda: (c := cname()) and c["ResourceRecords"][0]["Value"].rstrip("."),
+                 app_value=lambda: str(c["ResourceRecords"][0]["Value"]).rstrip(".") if (c := cname()) else None,
                  raw=lambda: (c := cname()) and (c["TTL"], [v["Value"] for v in c["ResourceRecords"]]),
                  new=NEW.host, extra={"cname": cname})
 
@@ -287,9 +287,10 @@ def backend_writes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every backend write() call in this process (the flow runs its tasks in this process)."""
     calls: list[str] = []
     for kind in BACKENDS:
-        cls = type(config_backend(make_plan(tmp_path=Path("/tmp"), moto_endpoint="http://127.0.0.1:1",
-                                            bucket="unused-bucket", source_port=6379,
-                                            cutover=_dummy_cutover(kind))))
+        backend = config_backend(make_plan(tmp_path=Path("/tmp"), moto_endpoint="http://127.0.0.1:1",
+                                           bucket="unused-bucket", source_port=6379, cutover=_dummy_cutover(kind)))
+        assert backend is not None
+        cls = type(backend)
         original = cls.write
 
         def counted(self: Any, value: str | None, _orig: Any = original, _kind: str = kind) -> None:

@@ -22,12 +22,12 @@ from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 from prefect.client.schemas.objects import ConcurrencyLimitStrategy
 
-from elasticache_migrate.journal import Journal
 from elasticache_migrate.plan import validate_plan
 from elasticache_migrate.targets.rehearsal import stop_rehearsal_target
 from elasticache_migrate.testing.ports import free_port
 from tests.conftest import make_plan
 from tests.support.browser import browser_page, chromium_path, evidence_on_failure
+from tests.support.outcomes import rehearsal_target
 from tests.support.prefect_server import ROOT, ManagedProcess, PrefectServer, start_prefect_server
 
 pytestmark = pytest.mark.slow
@@ -190,7 +190,7 @@ def test_operator_runs_on_demand_from_the_ui_and_approves_in_the_resume_form(
             assert run.parameters.get("plan_only", False) is False, run.parameters
         assert wait_for_log(server, run_id, "cutover APPROVED by ui-tester: checked the verify result in the UI"), \
             context()
-        target = Journal(plan.workdir).read().rehearsal
+        target = rehearsal_target(plan)
         assert target and target.port != source.port
         text = app_env.read_text()
         assert f"REDIS_URL=redis://127.0.0.1:{target.port}/0" in text, text

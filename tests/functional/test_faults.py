@@ -46,6 +46,7 @@ from elasticache_migrate.testing.sample_data import load_sample
 from flows.migrate import migrate_redis
 from tasks.approval import resume_run
 from tests.conftest import REGION, free_port, make_plan
+from tests.support.outcomes import journaled_copy, migrated, rehearsal_target
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
 
@@ -410,16 +411,16 @@ def test_process_killed_during_upload_resumes_to_a_verified_cutover(
 
         state = migrate_redis(plan, return_state=True)   # the operator re-runs the same migration
         assert state.is_completed(), state.message
-        result = state.result()
+        result = migrated(state.result())
 
-        extracted = Journal(plan.workdir).read().extracted
-        assert _sha256(Path(extracted.path)) == extracted.sha256 == result["rdb"]["sha256"]
+        extracted = journaled_copy(plan)
+        assert _sha256(Path(extracted.path)) == extracted.sha256 == result.rdb.sha256
         assert _object_sha256(s3, bucket, plan.object_key) == extracted.sha256
         assert len(s3_proxy.object_puts(plan.object_key, since=seen_before)) == 1   # the data sent once (1 part)
-        target = Journal(plan.workdir).read().rehearsal
+        target = rehearsal_target(plan)
         assert _rehearsal_pids(plan) == [target.pid]                     # exactly one rehearsal target
         assert _redis_url(app_env) == f"redis://127.0.0.1:{target.port}/0"
-        assert result["keys_verified"] == sum(keys.values())
+        assert result.keys_verified == sum(keys.values())
         new_snapshots = _persistence(source.port)["rdb_saves"] - saves_before
         assert new_snapshots == {"staged": 0, "stream": 1, "sync": 0}[transfer], new_snapshots
         assert extracted.origin.endswith("diskless)") is (transfer == "sync")   # sync: snapshotted again
@@ -449,7 +450,7 @@ def test_process_killed_while_paused_for_approval_adopts_everything(
     orphan = None
     try:
         orphan = _paused_run(plan.migration_id, timeout=120)
-        target_before = Journal(plan.workdir).read().rehearsal
+        target_before = rehearsal_target(plan)
         assert len(s3_proxy.object_puts(plan.object_key)) == 1
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
@@ -461,21 +462,21 @@ def test_process_killed_while_paused_for_approval_adopts_everything(
         state = migrate_redis(plan, return_state=True)
         decider.join(10)
         assert decider.error is None and state.is_completed(), decider.error or state.message
-        result = state.result()
+        result = migrated(state.result())
 
         assert _persistence(source.port)["rdb_saves"] == saves_before               # no second snapshot
         assert s3_proxy.object_puts(plan.object_key, since=seen_before) == []       # no second upload
-        target = Journal(plan.workdir).read().rehearsal
+        target = rehearsal_target(plan)
         assert target.pid == target_before.pid and _rehearsal_pids(plan) == [target.pid]  # adopted
         url = f"redis://127.0.0.1:{target.port}/0"
-        assert _redis_url(app_env) == url and result["switched"]["changed"] is True
+        assert _redis_url(app_env) == url and result.config_changed is True
         written = app_env.stat()
 
         decider = _Approver(plan.migration_id, exclude=frozenset({orphan, state.state_details.flow_run_id}))
         again = migrate_redis(plan, return_state=True)        # the same migration once more, after success
         decider.join(10)
         assert decider.error is None and again.is_completed(), decider.error or again.message
-        assert again.result()["switched"]["changed"] is False
+        assert migrated(again.result()).config_changed is False
         after = app_env.stat()
         assert (after.st_ino, after.st_mtime_ns) == (written.st_ino, written.st_mtime_ns)  # not written again
         assert _redis_url(app_env) == url
@@ -536,8 +537,8 @@ def test_s3_slowdown_during_upload_is_retried_until_the_run_completes(
             runs = client.read_task_runs(flow_run_filter=FlowRunFilter(
                 id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
         assert {t.name.rsplit("-", 1)[0]: t.run_count for t in runs}[step] == 2     # Prefect: one more run
-        assert _object_sha256(s3, bucket, plan.object_key) == Journal(plan.workdir).read().extracted.sha256
-        assert _redis_url(app_env) == f"redis://127.0.0.1:{Journal(plan.workdir).read().rehearsal.port}/0"
+        assert _object_sha256(s3, bucket, plan.object_key) == journaled_copy(plan).sha256
+        assert _redis_url(app_env) == f"redis://127.0.0.1:{rehearsal_target(plan).port}/0"
     finally:
         stop_rehearsal_target(plan.workdir)
 
@@ -693,19 +694,19 @@ def test_source_restarted_during_verify_rolls_back_then_a_rerun_completes(
         r.set("app:after-rollback", "written while the app ran on the source again")
         r.close()
         saves = _persistence(src.port)
-        first_target = Journal(plan.workdir).read().rehearsal      # kept for inspection by the rollback
+        first_target = rehearsal_target(plan)      # kept for inspection by the rollback
 
         again = migrate_redis(plan, return_state=True)
         assert again.is_completed(), again.message
-        result = again.result()
+        result = migrated(again.result())
         assert _persistence(src.port)["rdb_saves"] == saves["rdb_saves"] + 1   # a new snapshot
-        second_target = Journal(plan.workdir).read().rehearsal
+        second_target = rehearsal_target(plan)
         assert second_target.pid != first_target.pid      # the stale target was replaced, not adopted
         assert _rehearsal_pids(plan) == [second_target.pid]
         target = redis_client("127.0.0.1", second_target.port)
         assert target.get("app:after-rollback") is not None and target.dbsize() == n + 2
-        assert result["keys_verified"] == n + 2
-        assert _redis_url(app_env) == result["endpoint"] + "/0"
+        assert result.keys_verified == n + 2
+        assert _redis_url(app_env) == result.endpoint.url() + "/0"
     finally:
         watcher.join(30)
         stop_rehearsal_target(plan.workdir)
@@ -763,7 +764,7 @@ def test_docker_engine_restarted_during_extract_rolls_back(
             state = running.result(timeout=300)
         assert docker_engine.pid != old_pid
         assert 0 < streamed_at_restart < 140_000_000   # the restart began while the stream was being read
-        extracted = Journal(plan.workdir).read().extracted
+        extracted = journaled_copy(plan)
         # the drained stream gave the whole, intact file
         assert extracted and extracted.size > 150_000_000 and extracted.crc64_stored == extracted.crc64_computed
         assert state.is_failed()

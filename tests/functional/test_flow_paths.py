@@ -15,6 +15,7 @@ import pytest
 import redis
 
 from elasticache_migrate.errors import ExtractError, PreflightError, VerificationError
+from elasticache_migrate.source.config import config_get
 from elasticache_migrate.source.connection import Endpoint, redis_client
 from elasticache_migrate.targets.rehearsal import stop_rehearsal_target
 from elasticache_migrate.testing.docker_engine import run_redis_container
@@ -24,6 +25,7 @@ from elasticache_migrate.verify.run import verify_endpoints
 from flows.migrate import migrate_redis
 from tasks.approval import resume_run, wait_for_paused_run
 from tests.conftest import free_port, make_plan, need
+from tests.support.outcomes import migrated, rehearsal_target
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -53,7 +55,8 @@ def _writable(r: redis.Redis) -> bool:
 def _loaded(server: LocalRedisServer) -> dict[int, int]:
     r, r1 = server.client(), server.client(db=1)
     stats = load_sample(r, db1=r1)
-    r.close(), r1.close()
+    r.close()
+    r1.close()
     return stats.keys
 
 
@@ -77,15 +80,15 @@ def test_docker_source_migrated_to_rehearsal_with_ssm_switched(tmp_path: Path, m
                              "redis": {"host": "127.0.0.1", "port": port}},
                      cutover={"backend": "ssm", "ssm_parameter": f"/app/{port}/redis_url"})
     try:
-        result = migrate_redis(plan)
-        ep_port = int(result["endpoint"].rsplit(":", 1)[1])
+        result = migrated(migrate_redis(plan))
+        ep_port = result.endpoint.port
         target = redis_client("127.0.0.1", ep_port)
         assert target.dbsize() == expected[0]
         assert redis_client("127.0.0.1", ep_port, db=1).dbsize() == expected[1]
         # every key equal, checked again here independently of the flow's own verify step
         report = verify_endpoints(plan, Endpoint("127.0.0.1", ep_port))
         assert report.ok and report.keys_checked == sum(expected.values())
-        assert result["rdb"]["version"] == "REDIS10"
+        assert (result.rdb.magic, result.rdb.rdb_version) == ("REDIS", 10)
         p = ssm.get_parameter(Name=f"/app/{port}/redis_url", WithDecryption=True)["Parameter"]
         assert p["Value"] == f"redis://127.0.0.1:{ep_port}/0" and p["Type"] == "SecureString"
     finally:
@@ -127,9 +130,8 @@ def test_failed_check_after_switch_restores_config(tmp_path: Path, moto_endpoint
                      approval={"enabled": True, "timeout_seconds": 120})
 
     def flush_target() -> None:
-        from elasticache_migrate.journal import Journal
 
-        port = Journal(plan.workdir).read().rehearsal.port
+        port = rehearsal_target(plan).port
         redis_client("127.0.0.1", port).flushall()
 
     decider = _decide("approve", before=flush_target)
@@ -174,7 +176,7 @@ def test_failed_verify_cutover_is_rolled_back_by_restore_config_alone(tmp_path: 
                      approval={"enabled": True, "timeout_seconds": 120})
 
     def flush_target() -> None:
-        port = Journal(plan.workdir).read().rehearsal.port
+        port = rehearsal_target(plan).port
         redis_client("127.0.0.1", port).flushall()
 
     decider = _decide("approve", before=flush_target)
@@ -302,13 +304,12 @@ def test_redis3_source_migrates_to_newer_target(tmp_path: Path, moto_endpoint: s
         probe = redis_client("127.0.0.1", srv.port, timeout=1)
         refused: list[bool] = []
         decider = _decide("approve", before=lambda: refused.append(not _writable(probe)))
-        result = migrate_redis(plan)
+        result = migrated(migrate_redis(plan))
         decider.join(5)
         assert refused == [True]   # writes refused (NOREPLICAS) while the snapshot was current
-        assert result["keys_verified"] == sum(expected.values())
-        assert result["rdb"]["version"] in {"REDIS6", "REDIS7"}
-        cfg = probe.config_get("min-slaves-to-write")
-        assert cfg.get("min-slaves-to-write", cfg.get(b"min-slaves-to-write")) in ("1000000", b"1000000")
+        assert result.keys_verified == sum(expected.values())
+        assert (result.rdb.magic, result.rdb.rdb_version) in {("REDIS", 6), ("REDIS", 7)}
+        assert config_get(probe, "min-slaves-to-write") == "1000000"
     finally:
         stop_rehearsal_target(plan.workdir)
         srv.stop()
@@ -355,7 +356,9 @@ def test_source_password_never_reaches_logs_or_parameters(tmp_path: Path, moto_e
 
         APILogHandler().flush()  # logs reach the server in batches
         with get_client(sync_client=True) as client:
-            run = client.read_flow_run(state.state_details.flow_run_id)
+            run_id = state.state_details.flow_run_id
+            assert run_id is not None
+            run = client.read_flow_run(run_id)
             for _ in range(50):
                 logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])))
                 if len(logs) > 10:

@@ -13,6 +13,7 @@ from elasticache_migrate.testing.sample_data import load_sample
 from flows.migrate import migrate_redis
 from tasks.approval import resume_run, wait_for_paused_run
 from tests.conftest import make_plan
+from tests.support.outcomes import migrated
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -38,12 +39,12 @@ def test_host_source_rehearsal_with_approval_switches_config(tmp_path: Path, mot
                      approval={"enabled": True, "timeout_seconds": 120})
     decider = decide_in_background("approve")
     try:
-        result = migrate_redis(plan)
+        result = migrated(migrate_redis(plan))
         decider.join(5)
-        port = int(result["endpoint"].rsplit(":", 1)[1])
+        port = result.endpoint.port
         # every key equal (verify compared them); here the user-visible outcomes:
-        assert result["keys_verified"] == sum(stats.keys.values())
-        assert result["dbs"]["0"][0] == result["dbs"]["0"][1] == stats.keys[0]
+        assert result.keys_verified == sum(stats.keys.values())
+        assert result.dbs[0][0] == result.dbs[0][1] == stats.keys[0]
         text = app_env.read_text()
         assert f"REDIS_URL=redis://127.0.0.1:{port}/0" in text
         assert "APP_ENV=production" in text and "WORKERS=4" in text  # the rest of the file untouched
@@ -51,6 +52,6 @@ def test_host_source_rehearsal_with_approval_switches_config(tmp_path: Path, mot
         assert any(g["Permission"] == "READ" and g["Grantee"].get("ID", "").startswith("540804c3")
                    for g in acl["Grants"])
         assert s3.head_object(Bucket=bucket, Key=plan.object_key)["ServerSideEncryption"] == "AES256"
-        assert result["approved_by"] == "alice"
+        assert result.approved_by == "alice"
     finally:
         stop_rehearsal_target(plan.workdir)

@@ -33,6 +33,7 @@ from elasticache_migrate.testing.localredis import LocalRedisServer
 from flows.migrate import migrate_redis
 from tasks.approval import resume_run
 from tests.conftest import make_plan, need
+from tests.support.outcomes import migrated
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
 
@@ -201,7 +202,7 @@ def test_every_acknowledged_write_reaches_the_target(tmp_path: Path, moto_endpoi
         kinds = sum((w.refused for w in writers), Counter())
         refused_landed = sum(target.exists(k) for w in writers for k in w.refused_keys[-200:])
         counts = (f"{version} ({mode}): acknowledged on source {on_source} (keys in the snapshot "
-                  f"{state.result()['keys_verified']}), acknowledged on target {on_target}, "
+                  f"{migrated(state.result()).keys_verified}), acknowledged on target {on_target}, "
                   f"refused {sum(kinds.values())} {dict(kinds)}, lost {len(lost)}; refused during the 2 s before "
                   f"approval {approval['refused_at_approval'] - approval['refused_at_pause']}; "
                   f"refused writes found on the target anyway (last 200 per writer, not required) {refused_landed}; "

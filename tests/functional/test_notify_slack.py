@@ -21,6 +21,7 @@ from elasticache_migrate.testing.localredis import LocalRedisServer
 from elasticache_migrate.testing.ports import free_port
 from flows.migrate import migrate_redis
 from tests.conftest import make_plan
+from tests.support.outcomes import migrated
 from tests.support.slack import SlackStandIn
 
 
@@ -101,7 +102,7 @@ def test_failing_slack_does_not_stop_the_flow(tmp_path: Path, moto_endpoint: str
     try:
         state = migrate_redis(plan, return_state=True)
         assert state.is_completed(), state.message
-        assert state.result()["keys_verified"] == 1
+        assert migrated(state.result()).keys_verified == 1
         assert len(slack.calls("/services/")) >= 3  # started, approval-requested, cutover, succeeded: all refused
     finally:
         stop_rehearsal_target(plan.workdir)

@@ -26,6 +26,7 @@ from elasticache_migrate.testing.localredis import LocalRedisServer
 from elasticache_migrate.testing.ports import free_port
 from flows.migrate import migrate_redis
 from tests.conftest import REGION, make_plan, need
+from tests.support.outcomes import preflight_report
 from tests.unit.rdb.rdb_writer import module2_value, rdb, s
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -91,8 +92,8 @@ def test_plan_only_on_a_good_setup_completes_with_the_report(tmp_path: Path, mot
     r.close()
     plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=source.port,
                      cutover={"backend": "dotenv", "dotenv_path": str(app_env)})
-    result = migrate_redis(plan, plan_only=True)
-    checks = {(f["check"], f["severity"]) for f in result["findings"]}
+    result = preflight_report(migrate_redis(plan, plan_only=True))
+    checks = {(f.check, f.severity) for f in result.findings}
     assert not [c for c in checks if c[1] == "block"]
     assert {("source", "info"), ("rdb-integrity", "info"), ("engine", "info"), ("bucket", "info"),
             ("grant", "info"), ("cutover", "info")} <= checks

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from elasticache_migrate.aws import aws_client
 from elasticache_migrate.errors import QuiesceError, SourceError, SyncUnavailable
 from elasticache_migrate.journal import Journal
 from elasticache_migrate.source.connection import Endpoint
@@ -26,6 +27,7 @@ from flows.migrate import migrate_redis
 from tasks.extract import sync_and_upload
 from tasks.quiesce import quiesce, unquiesce
 from tests.conftest import free_port, make_plan, need
+from tests.support.outcomes import journaled_copy, migrated
 
 MiB = 1 << 20
 
@@ -35,7 +37,8 @@ def _sample(server: LocalRedisServer) -> int:
     try:
         return sum(load_sample(r, db1=r1).keys.values())
     finally:
-        r.close(), r1.close()
+        r.close()
+        r1.close()
 
 
 def _persistence(server: LocalRedisServer) -> dict[str, Any]:
@@ -212,7 +215,7 @@ def test_a_link_cut_mid_transfer_aborts_the_multipart_upload(tmp_path: Path, mot
         c.meta.events.register("after-call.s3.CreateMultipartUpload", lambda **kw: created.append("x"))
         return c
 
-    sink_aws_client = sink.aws_client
+    sink_aws_client = aws_client
     monkeypatch.setattr(sink, "aws_client", counting_client)
     plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=proxy.port,
                      staging={"bucket": bucket, "workdir": str(tmp_path / "work"), "transfer": "sync"})
@@ -284,11 +287,11 @@ def test_the_flow_with_the_sync_transfer_ends_in_a_verified_cutover(tmp_path: Pa
     try:
         state = migrate_redis(plan, return_state=True)
         assert state.is_completed(), state.message
-        result = state.result()
-        assert result["keys_verified"] == keys
-        assert f"REDIS_URL={result['endpoint']}/0" in app_env.read_text()
-        extracted = Journal(plan.workdir).read().extracted
-        assert extracted.origin.startswith("SYNC from") and extracted.sha256 == result["rdb"]["sha256"]
+        result = migrated(state.result())
+        assert result.keys_verified == keys
+        assert f"REDIS_URL={result.endpoint.url()}/0" in app_env.read_text()
+        extracted = journaled_copy(plan)
+        assert extracted.origin.startswith("SYNC from") and extracted.sha256 == result.rdb.sha256
         from prefect.client.orchestration import get_client
         from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 

@@ -30,6 +30,7 @@ from elasticache_migrate.testing.sample_data import load_sample
 from flows.migrate import migrate_redis
 from tasks.approval import request_approval, resume_run
 from tests.conftest import make_plan
+from tests.support.outcomes import migrated
 from tests.support.slack import Recorded, SlackStandIn, click_body, serve_asgi, signed_headers, wait_until
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -172,10 +173,10 @@ def test_slack_click_approves_the_real_flow_after_refusing_every_bad_click(
         late = _click(service, click_body(msg, REJECT_ACTION, user_id=BOB))
         assert late.status_code == 409
 
-        result = running.join()
+        result = migrated(running.join())
         # the flow went on to a verified cutover, approved by the Slack user
-        assert result["approved_by"] == ALICE and result["keys_verified"] == sum(stats.keys.values())
-        port = int(result["endpoint"].rsplit(":", 1)[1])
+        assert result.approved_by == ALICE and result.keys_verified == sum(stats.keys.values())
+        port = result.endpoint.port
         assert f"REDIS_URL=redis://127.0.0.1:{port}/0" in app_env.read_text()
         assert _state(run_id).is_completed()
         assert _click(service, good).status_code == 409  # still nothing to resume
