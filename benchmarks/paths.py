@@ -84,15 +84,17 @@ def _timed_verdict() -> dict[str, float]:
 
 
 def _project(a: dict[str, Any], transfer: str) -> dict[str, Any]:
+    from elasticache_migrate.log import logger
+    from elasticache_migrate.source.connection import source_client
+    from elasticache_migrate.source.snapshot import bgsave
     from elasticache_migrate.staging.extract import extract_and_upload, extract_copy
     from elasticache_migrate.staging.upload import upload_checked_copy
-    from tasks.bgsave_wait import bgsave_wait
 
     plan = _plan(a, migration_id=f"bench-{transfer}-{a['port']}", staging={
         "bucket": a["bucket"], "workdir": a["workdir"], "transfer": transfer})
     seen = _timed_verdict()
     t0 = time.monotonic()
-    bgsave_wait.fn(plan)
+    bgsave(source_client(plan), 3600, logger)
     t1 = time.monotonic()
     if transfer == "stream":
         ex, _staged = extract_and_upload(plan)

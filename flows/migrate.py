@@ -61,7 +61,7 @@ def migrate_redis(plan: MigrationPlan, plan_only: bool = False) -> MigrationResu
     quiesced = quiesce(plan)
     target = None
     try:
-        staged_snapshot = stage_snapshot(plan, quiesced)  # resume, path choice, sync→staged fallback (flows/stage.py)
+        staged_snapshot = stage_snapshot(plan, quiesced, log)  # resume, path choice, sync→staged fallback
         snapshot, rdb, staged = staged_snapshot.snapshot, staged_snapshot.rdb, staged_snapshot.staged
         grant(plan, staged)
         target = create(plan, staged)

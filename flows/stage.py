@@ -9,18 +9,18 @@ walk and engine verdict passed.
 from __future__ import annotations
 
 from elasticache_migrate.errors import SyncUnavailable
+from elasticache_migrate.log import Log
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.staging.paths import choose_path, fallback_path
 from elasticache_migrate.state import QuiesceState, StagedSnapshot
 from tasks.bgsave_wait import bgsave_wait
 from tasks.extract import extract, extract_and_upload, reusable_snapshot, sync_and_upload
-from tasks.log import run_logger
 from tasks.upload import upload
 
 __all__ = ["stage_snapshot"]
 
 
-def stage_snapshot(plan: MigrationPlan, quiesced: QuiesceState) -> StagedSnapshot:
+def stage_snapshot(plan: MigrationPlan, quiesced: QuiesceState, log: Log) -> StagedSnapshot:
     """Take (or, after a crash, reuse) the snapshot of the quiesced source and stage it in S3.
 
     - reused: an earlier run's object still holds the unchanged snapshot;
@@ -49,7 +49,7 @@ def stage_snapshot(plan: MigrationPlan, quiesced: QuiesceState) -> StagedSnapsho
             fallback = fallback_path(plan.staging.transfer)
             if fallback is None:
                 raise
-            run_logger().warning("staging.transfer auto: %s; taking the snapshot with BGSAVE (%s) instead",
+            log.warning("staging.transfer auto: %s; taking the snapshot with BGSAVE (%s) instead",
                                      exc.message, fallback)
             path = fallback
     snapshot = bgsave_wait(plan)

@@ -3,19 +3,16 @@
 
 from __future__ import annotations
 
-from prefect import task
+from prefect import get_run_logger, task
 
 from elasticache_migrate.journal import Journal
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.source.connection import source_client
-from elasticache_migrate.source.snapshot import bgsave, bgsave_finished, poll_delays, wait_until_done
-from elasticache_migrate.state import Snapshot, info_int
-from tasks.log import run_logger
+from elasticache_migrate.source.snapshot import bgsave
+from elasticache_migrate.state import Snapshot
 from tasks.retry import IO_RETRIES
 
-__all__ = ["bgsave_wait",
-           # the engine's names, importable from here as before
-           "Snapshot", "info_int", "bgsave_finished", "poll_delays", "wait_until_done"]
+__all__ = ["bgsave_wait"]
 
 
 @task(name="bgsave-wait", **IO_RETRIES)
@@ -28,6 +25,6 @@ def bgsave_wait(plan: MigrationPlan, timeout_seconds: float = 3600) -> Snapshot:
     Raises:
         SnapshotError: BGSAVE failed, or did not finish within ``timeout_seconds``.
     """
-    snap = bgsave(source_client(plan), timeout_seconds, run_logger())
+    snap = bgsave(source_client(plan), timeout_seconds, get_run_logger())
     Journal(plan.workdir).update(snapshot=snap)
     return snap

@@ -6,12 +6,11 @@ The backends live in :mod:`elasticache_migrate.targets` (``elasticache``: a repl
 
 from __future__ import annotations
 
-from prefect import task
+from prefect import get_run_logger, task
 
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.state import StagedObject
 from elasticache_migrate.targets import TargetHandle, backend_for
-from tasks.log import run_logger
 from tasks.retry import IO_RETRIES
 
 __all__ = ["create", "delete_target"]
@@ -24,10 +23,10 @@ def create(plan: MigrationPlan, obj: StagedObject) -> TargetHandle:
     Raises:
         ProvisioningError: a group with that id exists and is not ours, or creation was refused.
     """
-    return backend_for(plan).create(plan, obj, run_logger())
+    return backend_for(plan).create(plan, obj, get_run_logger())
 
 
 @task(name="delete-target", **IO_RETRIES)
 def delete_target(plan: MigrationPlan, handle: TargetHandle) -> None:
     """Delete the target this run created (only on rollback, and only when the plan asks for it)."""
-    backend_for(plan).delete(plan, handle, run_logger())
+    backend_for(plan).delete(plan, handle, get_run_logger())

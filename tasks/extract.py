@@ -9,14 +9,13 @@
 
 from __future__ import annotations
 
-from prefect import task
+from prefect import get_run_logger, task
 
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.staging import extract as engine
 from elasticache_migrate.staging import resume, sync
 from elasticache_migrate.staging.resume import Reuse
 from elasticache_migrate.state import Extracted, Snapshot, StagedObject
-from tasks.log import run_logger
 from tasks.retry import IO_RETRIES
 
 __all__ = ["reusable_snapshot", "extract", "extract_and_upload", "sync_and_upload"]
@@ -25,7 +24,7 @@ __all__ = ["reusable_snapshot", "extract", "extract_and_upload", "sync_and_uploa
 @task(name="reuse-snapshot", **IO_RETRIES)
 def reusable_snapshot(plan: MigrationPlan) -> Reuse | None:
     """The earlier run's snapshot, if the source has not changed since and its copy or object is still at hand."""
-    return resume.reusable_snapshot(plan, run_logger())
+    return resume.reusable_snapshot(plan, get_run_logger())
 
 
 @task(name="extract", **IO_RETRIES)
@@ -35,7 +34,7 @@ def extract(plan: MigrationPlan) -> Extracted:
     Raises:
         ExtractError: container or file missing, not an RDB, not enough disk, checksum mismatch.
     """
-    return engine.extract_copy(plan, run_logger())
+    return engine.extract_copy(plan, get_run_logger())
 
 
 @task(name="extract-upload", **IO_RETRIES)
@@ -47,7 +46,7 @@ def extract_and_upload(plan: MigrationPlan) -> tuple[Extracted, StagedObject]:
         PreflightError: the snapshot cannot seed the target (nothing is visible in S3).
         TransferError: S3 refused the upload.
     """
-    return engine.extract_and_upload(plan, run_logger())
+    return engine.extract_and_upload(plan, get_run_logger())
 
 
 @task(name="sync-upload", **IO_RETRIES)
@@ -60,4 +59,4 @@ def sync_and_upload(plan: MigrationPlan) -> tuple[Snapshot, Extracted, StagedObj
         SourceError, SnapshotError: the link was cut or a save ran meanwhile (retried).
         ExtractError, PreflightError, TransferError: see :func:`elasticache_migrate.staging.sync.sync_and_upload`.
     """
-    return sync.sync_and_upload(plan, run_logger())
+    return sync.sync_and_upload(plan, get_run_logger())

@@ -3,12 +3,11 @@ keeping every grant that was already there. The engine is :mod:`elasticache_migr
 
 from __future__ import annotations
 
-from prefect import task
+from prefect import get_run_logger, task
 
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.staging.grant import grant_read
 from elasticache_migrate.state import StagedObject
-from tasks.log import run_logger
 from tasks.retry import IO_RETRIES
 
 __all__ = ["grant"]
@@ -24,4 +23,4 @@ def grant(plan: MigrationPlan, obj: StagedObject) -> str:
     Raises:
         GrantError: the bucket has ACLs disabled, or the grant did not stick.
     """
-    return grant_read(plan, obj, run_logger())
+    return grant_read(plan, obj, get_run_logger())

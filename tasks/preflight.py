@@ -16,10 +16,8 @@ from elasticache_migrate.errors import PreflightError
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.preflight.checks import run_checks
 from elasticache_migrate.preflight.findings import Finding, blocking, report_markdown, report_text
-from elasticache_migrate.preflight.rdb_checks import inspect_file
-from elasticache_migrate.state import Extracted
 
-__all__ = ["preflight", "inspect_snapshot"]
+__all__ = ["preflight"]
 
 
 def _listed(blocks: list[Finding]) -> str:
@@ -46,23 +44,4 @@ def preflight(plan: MigrationPlan) -> list[Finding]:
         raise PreflightError(f"{len(blocks)} blocking problem(s), nothing was changed:\n{_listed(blocks)}",
                              remedy="fix each problem listed, then run again", step="preflight")
     log.info("preflight: %d findings, none blocking", len(findings))
-    return findings
-
-
-@task(name="inspect-snapshot")
-def inspect_snapshot(plan: MigrationPlan, rdb: Extracted) -> list[Finding]:
-    """Gate between extract and upload: the fresh RDB's structure, CRC-64, modules and engine compatibility.
-
-    Raises:
-        PreflightError: the snapshot could not seed the target (nothing is uploaded).
-    """
-    log = get_run_logger()
-    findings, _summary = inspect_file(rdb.path, plan, f"snapshot {rdb.origin}")
-    for f in findings:
-        (log.warning if f.severity != "info" else log.info)("inspect %s %s: %s%s", f.severity, f.check, f.seen,
-                                                             f" → {f.todo}" if f.todo else "")
-    blocks = blocking(findings)
-    if blocks:
-        raise PreflightError(f"the snapshot cannot seed the target, nothing was uploaded:\n{_listed(blocks)}",
-                             remedy="fix each problem listed, then run again", step="inspect-snapshot")
     return findings

@@ -3,37 +3,14 @@ refused) after it. The engine is :mod:`elasticache_migrate.source.quiesce`."""
 
 from __future__ import annotations
 
-from prefect import task
+from prefect import get_run_logger, task
 
 from elasticache_migrate.plan import MigrationPlan
-from elasticache_migrate.source.quiesce import (
-    REFUSE_WRITES_REPLICAS,
-    blocking_clients,
-    call_maintenance_hook,
-    describe_client,
-    finish,
-    pause,
-    pause_mode,
-    refuse_writes_settings,
-    unpause,
-)
+from elasticache_migrate.source.quiesce import finish, pause, unpause
 from elasticache_migrate.state import QuiesceState
-from tasks.log import run_logger
 from tasks.retry import IO_RETRIES
 
-__all__ = [
-    "quiesce",
-    "unquiesce",
-    "finish_source",
-    # the engine's names, importable from here as before
-    "REFUSE_WRITES_REPLICAS",
-    "QuiesceState",
-    "pause_mode",
-    "blocking_clients",
-    "describe_client",
-    "refuse_writes_settings",
-    "call_maintenance_hook",
-]
+__all__ = ["quiesce", "unquiesce", "finish_source"]
 
 
 @task(name="quiesce", **IO_RETRIES)
@@ -49,7 +26,7 @@ def quiesce(plan: MigrationPlan) -> QuiesceState:
     Raises:
         QuiesceError: clients did not leave in time (named), or writes could not be paused.
     """
-    return pause(plan, log=run_logger())
+    return pause(plan, log=get_run_logger())
 
 
 @task(name="unquiesce", **IO_RETRIES)
@@ -58,10 +35,10 @@ def unquiesce(plan: MigrationPlan, state: QuiesceState | None = None) -> None:
 
     Safe to call more than once, and after a crash (the state is read from the journal).
     """
-    unpause(plan, state, log=run_logger())
+    unpause(plan, state, log=get_run_logger())
 
 
 @task(name="finish-source", **IO_RETRIES)
 def finish_source(plan: MigrationPlan, state: QuiesceState) -> str:
     """After a verified cutover: maintenance hook off; the old source keeps refusing writes, or is unpaused."""
-    return finish(plan, state, log=run_logger())
+    return finish(plan, state, log=get_run_logger())

@@ -7,12 +7,11 @@ config: the flow runs it on every failure after quiesce (a no-op unless a switch
 
 from __future__ import annotations
 
-from prefect import task
+from prefect import get_run_logger, task
 
 from elasticache_migrate.cutover.switch import Switched, restore, switch
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.state import Endpoint
-from tasks.log import run_logger
 
 __all__ = ["switch_config", "restore_config"]
 
@@ -25,7 +24,7 @@ def switch_config(plan: MigrationPlan, endpoint: Endpoint) -> Switched:
         CutoverError: the value could not be read or written, or an app container is missing or did not
             come back after its restart.
     """
-    return switch(plan, endpoint, run_logger())
+    return switch(plan, endpoint, get_run_logger())
 
 
 @task(name="restore-config", retries=0)
@@ -35,4 +34,4 @@ def restore_config(plan: MigrationPlan) -> bool:
     Raises:
         CutoverError: the value could not be read or written, or an app container did not come back.
     """
-    return restore(plan, run_logger())
+    return restore(plan, get_run_logger())

@@ -4,12 +4,11 @@ The engine is :mod:`elasticache_migrate.staging.upload`."""
 
 from __future__ import annotations
 
-from prefect import task
+from prefect import get_run_logger, task
 
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.staging.upload import upload_checked_copy
 from elasticache_migrate.state import Extracted, StagedObject
-from tasks.log import run_logger
 from tasks.retry import IO_RETRIES
 
 __all__ = ["upload"]
@@ -24,4 +23,4 @@ def upload(plan: MigrationPlan, ex: Extracted) -> StagedObject:
         ExtractError: the local copy is gone or its size changed since it was checked.
         PreflightError: the snapshot cannot seed the target (nothing is visible in S3).
     """
-    return upload_checked_copy(plan, ex, run_logger())
+    return upload_checked_copy(plan, ex, get_run_logger())

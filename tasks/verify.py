@@ -7,7 +7,7 @@ when it finds a difference.
 
 from __future__ import annotations
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from elasticache_migrate.errors import VerificationError
@@ -16,7 +16,6 @@ from elasticache_migrate.state import Endpoint, Snapshot
 from elasticache_migrate.verify.cutover import check_cutover
 from elasticache_migrate.verify.report import VerifyReport, count_rows, first_mismatches, report_markdown
 from elasticache_migrate.verify.run import verify_endpoints
-from tasks.log import run_logger
 from tasks.retry import IO_RETRIES
 
 __all__ = ["verify", "verify_cutover"]
@@ -30,7 +29,7 @@ def verify(plan: MigrationPlan, endpoint: Endpoint, snapshot: Snapshot | None = 
         VerificationError: counts or any key differ, a probe fails, or the source changed after the snapshot
             (the first mismatches are named).
     """
-    log = run_logger()
+    log = get_run_logger()
     report = verify_endpoints(plan, endpoint, snapshot)
     create_table_artifact(key=f"verify-{plan.migration_id}", table=count_rows(report),
                           description=f"Key counts, source vs target ({endpoint.url()})")
@@ -55,4 +54,4 @@ def verify_cutover(plan: MigrationPlan, endpoint: Endpoint, expected: VerifyRepo
         VerificationError: the config does not read back, or the endpoint is not a loaded master with the
             verified databases.
     """
-    return check_cutover(plan, endpoint, expected, run_logger())
+    return check_cutover(plan, endpoint, expected, get_run_logger())

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from prefect import task
+from prefect import get_run_logger, task
 
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.state import Endpoint
 from elasticache_migrate.targets import TargetHandle, backend_for
-from tasks.log import run_logger
 from tasks.retry import IO_RETRIES
 
 __all__ = ["wait_available"]
@@ -20,4 +19,4 @@ def wait_available(plan: MigrationPlan, handle: TargetHandle) -> Endpoint:
     Raises:
         ProvisioningError: the target failed (e.g. ``restore-failed``) or did not come up in time.
     """
-    return backend_for(plan).wait_available(plan, handle, run_logger())
+    return backend_for(plan).wait_available(plan, handle, get_run_logger())

@@ -30,6 +30,7 @@ from elasticache_migrate.testing.localredis import LocalRedisServer  # noqa: E40
 from elasticache_migrate.testing.ports import free_port  # noqa: E402
 from tests.support.docker import docker_engine, redis_image  # noqa: E402,F401
 from tests.support.require import missing  # noqa: E402
+from tests.support.slack import SlackStandIn  # noqa: E402
 
 REGION = "us-east-1"
 
@@ -119,3 +120,11 @@ def make_plan(*, tmp_path: Path, moto_endpoint: str, bucket: str, source_port: i
     for k, v in over.items():
         data[k] = {**data[k], **v} if isinstance(v, dict) and isinstance(data.get(k), dict) else v
     return validate_plan(data)
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackStandIn]:
+    """A Slack stand-in on 127.0.0.1 (incoming webhooks and the Web API's chat methods)."""
+    standin = SlackStandIn().start()
+    yield standin
+    standin.stop()

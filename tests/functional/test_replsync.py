@@ -7,6 +7,7 @@ in both framings; refusals leave nothing in S3; a cut link aborts the multipart 
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 import socket
 import threading
@@ -19,26 +20,17 @@ from elasticache_migrate.aws import aws_client
 from elasticache_migrate.errors import QuiesceError, SourceError, SyncUnavailable
 from elasticache_migrate.journal import Journal
 from elasticache_migrate.source.connection import Endpoint
-from elasticache_migrate.targets.rehearsal import stop_rehearsal_target
+from elasticache_migrate.source.quiesce import pause, unpause
+from elasticache_migrate.staging.sync import sync_and_upload
 from elasticache_migrate.testing.localredis import LocalRedisServer
-from elasticache_migrate.testing.sample_data import load_sample
 from elasticache_migrate.verify.run import verify_endpoints
-from flows.migrate import migrate_redis
-from tasks.extract import sync_and_upload
-from tasks.quiesce import quiesce, unquiesce
 from tests.conftest import free_port, make_plan, need
-from tests.support.outcomes import journaled_copy, migrated
+from tests.support.servers import sample_keys as _sample
 
 MiB = 1 << 20
 
 
-def _sample(server: LocalRedisServer) -> int:
-    r, r1 = server.client(), server.client(db=1)
-    try:
-        return sum(load_sample(r, db1=r1).keys.values())
-    finally:
-        r.close()
-        r1.close()
+LOG = logging.getLogger("test-replsync")
 
 
 def _persistence(server: LocalRedisServer) -> dict[str, Any]:
@@ -89,11 +81,11 @@ def test_the_synced_rdb_in_s3_loads_with_every_key_equal(tmp_path: Path, moto_en
                          source={"kind": "host", "redis": redis_conf},
                          staging={"bucket": bucket, "workdir": str(tmp_path / "work"), "transfer": "sync"},
                          target={"engine": engine, "engine_version": version})
-        state = quiesce.fn(plan)
+        state = pause(plan)
         try:
-            got = sync_and_upload.fn(plan)
+            got = sync_and_upload(plan, LOG)
         finally:
-            unquiesce.fn(plan, state)
+            unpause(plan, state)
         assert got is not None
         snapshot, ex, staged = got
         assert ex.origin.endswith(f"{framing})") and ex.checksum_ok is True
@@ -143,10 +135,10 @@ def test_a_user_without_sync_is_told_what_to_grant_and_nothing_reaches_s3(
                      staging={"bucket": bucket, "workdir": str(tmp_path / "work"), "transfer": transfer})
     if transfer == "auto":
         with pytest.raises(SyncUnavailable):
-            sync_and_upload.fn(plan)
+            sync_and_upload(plan, LOG)
     else:
         with pytest.raises(SourceError) as e:
-            sync_and_upload.fn(plan)
+            sync_and_upload(plan, LOG)
         assert isinstance(e.value, SyncUnavailable)
         assert "'migrator' may not run" in e.value.message or "'sync' command" in e.value.message
         assert "ACL SETUSER migrator +" in e.value.remedy and not e.value.retryable
@@ -222,7 +214,7 @@ def test_a_link_cut_mid_transfer_aborts_the_multipart_upload(tmp_path: Path, mot
     try:
         with pytest.raises(SourceError, match=rf"(closed the connection|connection failed) after [\d,]+ (of [\d,]+ )?"
                            rf"bytes of the {framing} RDB transfer") as e:
-            sync_and_upload.fn(plan)
+            sync_and_upload(plan, LOG)
     finally:
         proxy.close()
         source.stop()
@@ -240,13 +232,13 @@ def test_a_source_restarted_since_the_pause_is_not_snapshotted(tmp_path: Path, m
         _sample(src)
         plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=src.port,
                          staging={"bucket": bucket, "workdir": str(tmp_path / "work"), "transfer": "sync"})
-        quiesce.fn(plan)
-        assert sync_and_upload.fn(plan) is not None   # the first attempt notes the process it snapshots
+        pause(plan)
+        assert sync_and_upload(plan, LOG) is not None   # the first attempt notes the process it snapshots
         s3.delete_object(Bucket=bucket, Key=plan.object_key)
         src.stop()
         src.start()                                    # same port, a new process: writes are no longer paused
         with pytest.raises(QuiesceError, match="restarted after its writes were paused") as e:
-            sync_and_upload.fn(plan)
+            sync_and_upload(plan, LOG)
         assert "run the migration again" in e.value.remedy and not e.value.retryable
         assert _nothing_in(s3, bucket)
     finally:
@@ -277,28 +269,3 @@ def test_preflight_says_what_the_sync_transfer_will_do(tmp_path: Path, moto_endp
         assert any("repl-diskless-sync-delay 5s is set to 0" in f.seen for f in findings), findings
 
 
-@pytest.mark.usefixtures("prefect_server")
-def test_the_flow_with_the_sync_transfer_ends_in_a_verified_cutover(tmp_path: Path, moto_endpoint: str, bucket: str,
-                                                                    source: LocalRedisServer, app_env: Path) -> None:
-    keys = _sample(source)
-    plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=source.port,
-                     staging={"bucket": bucket, "workdir": str(tmp_path / "work"), "transfer": "sync"},
-                     cutover={"backend": "dotenv", "dotenv_path": str(app_env)})
-    try:
-        state = migrate_redis(plan, return_state=True)
-        assert state.is_completed(), state.message
-        result = migrated(state.result())
-        assert result.keys_verified == keys
-        assert f"REDIS_URL={result.endpoint.url()}/0" in app_env.read_text()
-        extracted = journaled_copy(plan)
-        assert extracted.origin.startswith("SYNC from") and extracted.sha256 == result.rdb.sha256
-        from prefect.client.orchestration import get_client
-        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-        with get_client(sync_client=True) as c:
-            runs = c.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[
-                state.state_details.flow_run_id])))
-        names = {t.name.rsplit("-", 1)[0] for t in runs}
-        assert "sync-upload" in names and not names & {"bgsave-wait", "extract", "upload", "extract-upload"}
-    finally:
-        stop_rehearsal_target(plan.workdir)

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from elasticache_migrate.source.connection import Endpoint
+from elasticache_migrate.state import Snapshot
 from elasticache_migrate.testing.localredis import LocalRedisServer
 from elasticache_migrate.verify.read import CHUNK
 from elasticache_migrate.verify.run import verify_endpoints
-from tasks.bgsave_wait import Snapshot
 from tests.conftest import make_plan
 
 

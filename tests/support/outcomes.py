@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from elasticache_migrate.journal import Journal
 from elasticache_migrate.plan import MigrationPlan
-from elasticache_migrate.preflight.findings import PreflightReport
+from elasticache_migrate.preflight.findings import Finding, PreflightReport
 from elasticache_migrate.state import Extracted, MigrationResult, RehearsalRecord
 
-__all__ = ["migrated", "preflight_report", "journaled_copy", "rehearsal_target"]
+__all__ = ["migrated", "preflight_report", "finding", "journaled_copy", "rehearsal_target"]
 
 
 def migrated(value: object) -> MigrationResult:
@@ -34,3 +34,11 @@ def rehearsal_target(plan: MigrationPlan) -> RehearsalRecord:
     target = Journal(plan.workdir).read().rehearsal
     assert target is not None, "the journal records no rehearsal target"
     return target
+
+
+def finding(findings: list[Finding], check: str, severity: str, text: str) -> Finding:
+    """The first finding of ``check`` at ``severity`` whose text holds ``text`` (fails the test, listing all,
+    if none)."""
+    hits = [f for f in findings if f.check == check and f.severity == severity and text in f.seen]
+    assert hits, f"no {severity} {check} finding with {text!r} in:\n" + "\n".join(map(str, findings))
+    return hits[0]

@@ -1,5 +1,5 @@
 """The approval gate's rules (elasticache_migrate.approval): who may decide, and what a closed request says.
-(The pause and the resume through Prefect are in tests/functional/test_slack_approval.py.)"""
+(The pause and the resume through Prefect are in tests/integration/test_slack_approval.py.)"""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Slack, without Slack: the Block Kit approval request, the closed message, button values, interaction
-payload parsing and the service's settings. (Its HTTP answers are in tests/functional/test_slack_approval.py.)
+payload parsing and the service's settings. (Its HTTP answers are in tests/integration/test_slack_approval.py.)
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -17,6 +18,9 @@ SNAP = Snapshot(last_save_time=1_700_000_000, rdb_saves=3, seconds=0.5, changes_
 RDB = Extracted(path="/w/dump.rdb", size=10, sha256="a" * 64, crc64_stored=1, crc64_computed=1, rdb_version=10,
                 magic="REDIS", origin="host:/data/dump.rdb")
 OBJ = StagedObject("stage", "k", 10, "a" * 64, "e", 10, "REDIS", uploaded=True)
+
+
+LOG = logging.getLogger("test-stage-snapshot")
 
 
 def _plan(transfer: str) -> MigrationPlan:
@@ -62,31 +66,31 @@ class Recorder:
 def test_each_path_calls_its_steps(monkeypatch: pytest.MonkeyPatch, transfer: str, version: tuple[int, int, int],
                                    path: str, calls: list[str]) -> None:
     rec = Recorder(monkeypatch)
-    got = stage.stage_snapshot(_plan(transfer), _quiesced(version))
+    got = stage.stage_snapshot(_plan(transfer), _quiesced(version), LOG)
     assert rec.calls == calls and got.path == path
     assert (got.snapshot, got.rdb, got.staged) == (SNAP, RDB, OBJ)
 
 
 def test_a_resumed_run_reuses_the_object_or_uploads_the_copy(monkeypatch: pytest.MonkeyPatch) -> None:
     rec = Recorder(monkeypatch, earlier=Reuse(SNAP, RDB, OBJ))
-    assert stage.stage_snapshot(_plan("auto"), _quiesced((7, 0, 15))).path == "reused"
+    assert stage.stage_snapshot(_plan("auto"), _quiesced((7, 0, 15)), LOG).path == "reused"
     assert rec.calls == ["reuse-snapshot"]
     rec = Recorder(monkeypatch, earlier=Reuse(SNAP, RDB, None))
-    assert stage.stage_snapshot(_plan("sync"), _quiesced((7, 0, 15))).path == "reuploaded"
+    assert stage.stage_snapshot(_plan("sync"), _quiesced((7, 0, 15)), LOG).path == "reuploaded"
     assert rec.calls == ["reuse-snapshot", "upload"]
 
 
 def test_auto_takes_the_staged_path_when_the_source_refuses_sync(monkeypatch: pytest.MonkeyPatch) -> None:
     rec = Recorder(monkeypatch, sync=SyncUnavailable("the source's ACL user 'm' may not run SYNC"))
-    got = stage.stage_snapshot(_plan("auto"), _quiesced((7, 0, 15)))
+    got = stage.stage_snapshot(_plan("auto"), _quiesced((7, 0, 15)), LOG)
     assert got.path == "staged" and rec.calls == ["reuse-snapshot", "sync-upload", "bgsave-wait", "extract", "upload"]
 
 
 def test_sync_as_asked_keeps_the_refusal_and_other_errors_are_not_a_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
     Recorder(monkeypatch, sync=SyncUnavailable("no SYNC for you"))
     with pytest.raises(SyncUnavailable):
-        stage.stage_snapshot(_plan("sync"), _quiesced((7, 0, 15)))
+        stage.stage_snapshot(_plan("sync"), _quiesced((7, 0, 15)), LOG)
     rec = Recorder(monkeypatch, sync=SourceError("link cut", retryable=True))
     with pytest.raises(SourceError, match="link cut"):
-        stage.stage_snapshot(_plan("auto"), _quiesced((7, 0, 15)))
+        stage.stage_snapshot(_plan("auto"), _quiesced((7, 0, 15)), LOG)
     assert rec.calls == ["reuse-snapshot", "sync-upload"]
