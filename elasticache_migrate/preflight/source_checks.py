@@ -16,13 +16,8 @@ from elasticache_migrate.rdb.compat import engine_loads, lowest_engine_loading, 
 from elasticache_migrate.source.config import config_get
 from elasticache_migrate.source.connection import server_info, source_client
 from elasticache_migrate.source.quiesce import blocking_clients, pause_mode
-from elasticache_migrate.source.replication import (
-    SYNC_MIN_VERSION,
-    read_sync_config,
-    sync_permission,
-    sync_strategy,
-    transfer_mode,
-)
+from elasticache_migrate.source.sync_protocol import SYNC_MIN_VERSION
+from elasticache_migrate.source.sync_strategy import read_sync_config, sync_permission, sync_strategy, transfer_mode
 
 __all__ = ["source_findings", "sync_findings", "version_engine_findings", "cluster_findings", "sizing_findings"]
 

@@ -63,49 +63,12 @@ from elasticache_migrate.source.resp import (
     open_socket,
 )
 from elasticache_migrate.source.sync_protocol import (
-    EOF_MARK_LEN,
-    SYNC_MIN_VERSION,
     SyncReply,
     handshake_commands,
     refusal,
 )
-from elasticache_migrate.source.sync_strategy import (
-    SYNC_CONFIG,
-    SyncStrategy,
-    read_sync_config,
-    restarted_since_pause,
-    restore_sync_config,
-    sync_permission,
-    sync_strategy,
-    synced_snapshot,
-    transfer_mode,
-    tune_config,
-)
 
-__all__ = [
-    "CHUNK",
-    "BATCH",
-    "ReplicationStream",
-    "stream_for",
-    # re-exported from sync_protocol, resp and sync_strategy: the names this module always had
-    "EOF_MARK_LEN",
-    "SYNC_MIN_VERSION",
-    "HandshakeReplies",
-    "SyncReply",
-    "encode_command",
-    "handshake_commands",
-    "refusal",
-    "SYNC_CONFIG",
-    "SyncStrategy",
-    "read_sync_config",
-    "restarted_since_pause",
-    "restore_sync_config",
-    "sync_permission",
-    "sync_strategy",
-    "synced_snapshot",
-    "transfer_mode",
-    "tune_config",
-]
+__all__ = ["CHUNK", "BATCH", "ReplicationStream", "stream_for"]
 
 CHUNK = 1 << 20                   # the read buffer
 BATCH = 128 << 10                 # during the payload, wake up for reads of at least this much (SO_RCVLOWAT)

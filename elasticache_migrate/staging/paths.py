@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from elasticache_migrate.source.replication import transfer_mode
+from elasticache_migrate.source.sync_strategy import transfer_mode
 from elasticache_migrate.staging.resume import Reuse
 from elasticache_migrate.state import ServerInfo, StagePath
 

@@ -24,7 +24,7 @@ from elasticache_migrate.journal import Journal
 from elasticache_migrate.log import Log, logger
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.source.connection import redis_errors, source_client
-from elasticache_migrate.source.replication import restore_sync_config
+from elasticache_migrate.source.sync_strategy import restore_sync_config
 from elasticache_migrate.staging.chunks import file_chunks
 from elasticache_migrate.staging.s3 import existing_object
 from elasticache_migrate.staging.verdict import snapshot_verdict

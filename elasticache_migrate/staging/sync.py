@@ -17,18 +17,18 @@ from elasticache_migrate.journal import Journal
 from elasticache_migrate.log import Log, logger
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.source.connection import redis_errors, server_info, source_client
-from elasticache_migrate.source.replication import (
-    SYNC_MIN_VERSION,
+from elasticache_migrate.source.replication import stream_for
+from elasticache_migrate.source.snapshot import bgsave, wait_until_done
+from elasticache_migrate.source.sync_protocol import SYNC_MIN_VERSION
+from elasticache_migrate.source.sync_strategy import (
     read_sync_config,
     restarted_since_pause,
     restore_sync_config,
-    stream_for,
     sync_permission,
     sync_strategy,
     synced_snapshot,
     tune_config,
 )
-from elasticache_migrate.source.snapshot import bgsave, wait_until_done
 from elasticache_migrate.staging.check import checksum_word
 from elasticache_migrate.staging.extract import COPY_NAME
 from elasticache_migrate.staging.sink import stream_upload

@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import copy
-from typing import Any
-
 from elasticache_migrate.approval import (
     TIMEOUT_APPROVER,
     Decision,
@@ -15,22 +12,7 @@ from elasticache_migrate.approval import (
     refused_description,
     timed_out_outcome,
 )
-from elasticache_migrate.plan import MigrationPlan, validate_plan
-
-MID = "orders-2024"
-
-
-def plan(**sections: dict[str, Any]) -> MigrationPlan:
-    """A valid plan; each keyword replaces fields of one section."""
-    data: dict[str, Any] = {
-        "migration_id": MID,
-        "source": {"kind": "host"},
-        "staging": {"bucket": "stage"},
-        "target": {"replication_group_id": "app-cache"},
-    }
-    for name, fields in sections.items():
-        data[name] = {**copy.deepcopy(data.get(name, {})), **fields}
-    return validate_plan(data)
+from tests.support.plans import plan
 
 
 def test_approver_allowed_case_insensitive() -> None:

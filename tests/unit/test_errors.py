@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any
 
 import boto3.exceptions
 import botocore.exceptions
@@ -29,27 +27,8 @@ from elasticache_migrate.errors import (
     TransferError,
     is_retryable,
 )
-from elasticache_migrate.plan import MigrationPlan, validate_plan
 from elasticache_migrate.source.connection import redis_errors
 from tasks.retry import retry_only_io
-
-MID = "orders-2024"
-
-
-def plan(**sections: dict[str, Any]) -> MigrationPlan:
-    """A valid plan; each keyword replaces fields of one section."""
-    data: dict[str, Any] = {
-        "migration_id": MID,
-        "source": {"kind": "host"},
-        "staging": {"bucket": "stage"},
-        "target": {"replication_group_id": "app-cache"},
-    }
-    for name, fields in sections.items():
-        data[name] = {**copy.deepcopy(data.get(name, {})), **fields}
-    return validate_plan(data)
-
-
-
 
 # ---- the seams' error mapping (by class) / is_retryable / retry_only_io ------------------------------------------
 

@@ -3,12 +3,8 @@ shards, the parameter group family of an engine version, and the endpoint client
 
 from __future__ import annotations
 
-import copy
-from typing import Any
-
 import pytest
 
-from elasticache_migrate.plan import MigrationPlan, validate_plan
 from elasticache_migrate.source.connection import Endpoint
 from elasticache_migrate.targets.elasticache import (
     build_replication_group_request,
@@ -16,21 +12,7 @@ from elasticache_migrate.targets.elasticache import (
     primary_endpoint,
     slot_ranges,
 )
-
-MID = "orders-2024"
-
-
-def plan(**sections: dict[str, Any]) -> MigrationPlan:
-    """A valid plan; each keyword replaces fields of one section."""
-    data: dict[str, Any] = {
-        "migration_id": MID,
-        "source": {"kind": "host"},
-        "staging": {"bucket": "stage"},
-        "target": {"replication_group_id": "app-cache"},
-    }
-    for name, fields in sections.items():
-        data[name] = {**copy.deepcopy(data.get(name, {})), **fields}
-    return validate_plan(data)
+from tests.support.plans import MID, plan
 
 
 @pytest.mark.parametrize("shards", [1, 2, 3, 7, 90, 500])
