@@ -33,6 +33,7 @@ from elasticache_migrate.preflight.app_keys import (
 )
 from elasticache_migrate.preflight.findings import Finding
 from elasticache_migrate.preflight.slots import SLOTS, as_bytes, hash_tag, key_slot
+from elasticache_migrate.source.config import config_get
 
 __all__ = [
     "SLOTS",
@@ -290,12 +291,8 @@ def cluster_mode_findings(r: redis.Redis, *, sample: int = 10_000) -> list[Findi
         stats = r.info("stats")
         ratio = None
         if "cluster_incompatible_ops" in stats:
-            try:
-                got = r.config_get("cluster-compatibility-sample-ratio")
-                value = next(iter(dict(got).values()), None)
-                ratio = int(value) if value is not None else None
-            except (redis.RedisError, ValueError):
-                ratio = None
+            value = config_get(r, "cluster-compatibility-sample-ratio")
+            ratio = int(value) if value is not None and value.isdigit() else None
         uptime = r.info("server").get("uptime_in_seconds")
         usage = multikey_command_usage(r.info("commandstats"))
     except redis.RedisError as exc:

@@ -20,6 +20,8 @@ Valkey 9.1 then takes ``REDIS0012``–``REDIS0079`` and ``VALKEY081``; both may 
 
 from __future__ import annotations
 
+from elasticache_migrate.state import version_tuple
+
 __all__ = [
     "VALKEY_MAGIC_VERSION",
     "FOREIGN_RDB_VERSIONS",
@@ -51,10 +53,10 @@ _ELASTICACHE_LOADS: dict[str, list[tuple[tuple[int, int], int]]] = {
 
 def parse_version(v: str) -> tuple[int, int]:
     """'7.0.15' -> (7, 0); '7' -> (7, 0)."""
-    parts = [int(p) for p in v.strip().split(".")[:2] if p.isdigit()]
-    if not parts:
+    if not v.strip()[:1].isdigit():
         raise ValueError(f"not a version: {v!r}")
-    return (parts[0], parts[1] if len(parts) > 1 else 0)
+    major, minor, _patch = version_tuple(v.strip())
+    return major, minor
 
 
 def _lookup(table: list[tuple[tuple[int, int], int]], version: tuple[int, int]) -> int | None:

@@ -146,11 +146,9 @@ def test_settings_from_env() -> None:
 # ---- the seam: what slack_sdk and its urllib transport raise becomes SlackError, without the secret -------------
 
 def _closed_port() -> int:
-    import socket
+    from elasticache_migrate.testing.ports import free_port
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_port()  # nothing listens there
 
 
 def test_webhook_failures_become_slack_error_without_the_url() -> None:
