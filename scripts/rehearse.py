@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
                        "AWS_DEFAULT_REGION": "us-east-1"})
     os.environ.setdefault("PREFECT_HOME", str(work / "prefect-home"))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # The first start of Prefect's temporary server on a fresh machine creates its database; on 2 busy cores
+    # that took longer than Prefect's 20 s default and the rehearsal died before its first step.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
     import logging
 
