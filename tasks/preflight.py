@@ -3,8 +3,8 @@
 Each check returns findings (block / warn / info: what was seen, what to do); the checks themselves are in
 :mod:`elasticache_migrate.preflight.checks`. The flow runs them first and stops on any ``block`` with every
 finding listed, before quiesce touches the source. In plan-only mode (``migrate_redis(plan, plan_only=True)``)
-nothing else runs: the report is the result. ``inspect-snapshot`` is the same RDB check on the fresh snapshot,
-between extract and upload.
+nothing else runs: the report is the result. The same RDB checks judge the fresh snapshot inside the staging
+pipeline, before its object in S3 is completed (:mod:`elasticache_migrate.staging.verdict`).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """The RDB straight from the source's replication protocol, as ``redis-cli --rdb`` reads it: the snapshot is
-uploaded while the source is still writing it (the ``sync`` transfer, :func:`tasks.transfer.sync_and_upload`).
+uploaded while the source is still writing it (the ``sync`` transfer,
+:func:`elasticache_migrate.staging.sync.sync_and_upload`).
 
 ::
 
@@ -20,7 +21,7 @@ Three modules, by subject:
 - :mod:`~elasticache_migrate.source.sync_strategy`: the decisions (which path, a BGSAVE first or not, the config
   changed for the transfer and put back, the snapshot record).
 
-The names of all three are importable from here. Measured on Redis 7.0.15 and Valkey 8.1.8, which shaped the
+Measured on Redis 7.0.15 and Valkey 8.1.8, which shaped the
 rest (tests/functional/test_replsync.py keeps these true):
 
 - ``repl-diskless-sync-delay`` (default 5 s) is waited in full before the fork even when we are the only
