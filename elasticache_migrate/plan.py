@@ -253,6 +253,11 @@ class Cutover(_Model):
         description="What to write; {scheme} is redis or rediss, {host} and {port} are the new endpoint's "
         "(route53 always writes the bare host name).",
     )
+    create_if_missing: bool = Field(
+        False,
+        description="Create the parameter / secret field / record / key when it does not exist yet. Off: preflight "
+        "blocks on a missing one, since a misspelled name would be created, and the app would never read it.",
+    )
     source_after_cutover: Literal["keep_paused", "unpause"] = Field(
         "keep_paused",
         description="After a verified cutover, keep refusing writes on the old source until the pause "

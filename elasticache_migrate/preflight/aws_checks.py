@@ -197,6 +197,10 @@ def cutover_findings(plan: MigrationPlan, facts: PreflightFacts) -> list[Finding
     except _CONFIG_UNREADABLE as exc:
         return [Finding("cutover", "block", f"cannot read the app's config: {exc}",
                         "fix the cutover settings or the worker's access to them")]
+    if value is None and not plan.cutover.create_if_missing:
+        return [Finding("cutover", "block", f"{backend.describe()} does not exist: the app cannot be reading its "
+                        "Redis address there (a misspelled name?)", "fix the cutover setting to where the app reads "
+                        "it, or set cutover.create_if_missing: true if the app will read a new one")]
     found = [Finding("cutover", "info", f"{backend.describe()} currently {redact(value)}")]
     if plan.cutover.restart_containers:
         try:

@@ -202,3 +202,27 @@ def test_engine_version_offered(tmp_path: Path, moto_endpoint: str, bucket: str,
     if severity == "block":
         assert "6.2.6, 7.0.7" in findings[0].seen
     stub.assert_no_pending_responses()
+
+
+def test_a_missing_config_key_blocks_unless_the_plan_creates_it(tmp_path: Path, moto_endpoint: str, bucket: str,
+                                                                source: Any) -> None:
+    """A misspelled SSM parameter or env key would be created by the switch and never read by the app."""
+    ssm = boto3.client("ssm", region_name=REGION, endpoint_url=moto_endpoint)
+    name = f"/app/{free_port()}/redis_url"
+    ssm.put_parameter(Name=name, Value="redis://old-redis:6379/0", Type="String")
+    env = tmp_path / "app.env"
+    env.write_text("APP_ENV=production\nREDIS_URL=redis://old-redis:6379/0\n")
+    cases: list[tuple[dict[str, Any], str, str]] = [
+        ({"backend": "ssm", "ssm_parameter": name}, "info", "currently redis://old-redis:6379/0"),
+        ({"backend": "ssm", "ssm_parameter": name + "_typo"}, "block", "does not exist"),
+        ({"backend": "ssm", "ssm_parameter": name + "_typo", "create_if_missing": True}, "info", "(absent)"),
+        ({"backend": "dotenv", "dotenv_path": str(env)}, "info", "currently redis://old-redis:6379/0"),
+        ({"backend": "dotenv", "dotenv_path": str(env), "dotenv_key": "REDIS_URI"}, "block", "does not exist"),
+    ]
+    for cutover, severity, seen in cases:
+        plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=source.port,
+                         cutover=cutover)
+        f = _find(run_checks(plan), "cutover", severity, seen)
+        if severity == "block":
+            assert "create_if_missing" in f.todo
+    assert ssm.get_parameters(Names=[name + "_typo"])["InvalidParameters"] == [name + "_typo"]  # nothing created
