@@ -33,7 +33,7 @@ RETRYABLE_CODES = frozenset({
     "Throttling", "ThrottlingException", "RequestLimitExceeded", "SlowDown", "InternalError",
     "ServiceUnavailable", "RequestTimeout", "InternalFailure",
 })
-NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchBucket"})
+NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})  # an object that is not there (a missing bucket is not)
 
 _REMEDIES = {
     "NoSuchBucket": "create the bucket (same region as the target) or fix staging.bucket",

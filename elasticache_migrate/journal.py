@@ -23,6 +23,7 @@ from elasticache_migrate.state import (
     Snapshot,
     StagedObject,
     SyncSource,
+    version_tuple,
 )
 
 __all__ = ["Journal", "JournalData"]
@@ -51,8 +52,6 @@ class JournalData(BaseModel):
         if isinstance(data, dict) and isinstance(data.get("quiesce"), dict):
             q = dict(data["quiesce"])
             if isinstance(q.get("server"), str):
-                from elasticache_migrate.state import version_tuple
-
                 flavor, _, version = q["server"].partition(" ")
                 q["server"] = {"flavor": flavor or "redis", "version": version_tuple(version)}
             q.pop("config_names", None)
@@ -82,8 +81,7 @@ class Journal:
         unknown = set(sections) - set(JournalData.model_fields)
         if unknown:
             raise TypeError(f"not journal sections: {sorted(unknown)}")
-        data = self.read().model_copy(update=sections)
-        data = JournalData.model_validate(data.model_dump())  # validates the new values as the section types
+        data = JournalData.model_validate({**self.read().model_dump(), **sections})  # new values checked as sections
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".journal-")
         with os.fdopen(fd, "w") as f:
