@@ -47,6 +47,7 @@ from flows.migrate import migrate_redis
 from tasks.approval import resume_run
 from tests.conftest import REGION, free_port, make_plan
 from tests.support.outcomes import journaled_copy, migrated, rehearsal_target
+from tests.support.prefect_server import settled_task_runs
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
 
@@ -512,8 +513,6 @@ def test_s3_slowdown_during_upload_is_retried_until_the_run_completes(
     the test short; which errors it retries and how often are untouched.
     """
     from botocore.retries.standard import ExponentialBackoff
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     monkeypatch.setitem(ExponentialBackoff._DEFAULT_BACKOFF_CONFIG, "throttling_base_scale", 0.05)
     _load_sample(source)
@@ -533,9 +532,7 @@ def test_s3_slowdown_during_upload_is_retried_until_the_run_completes(
         assert not not_retried, f"refused and never sent again: {not_retried}"
         first = failures[0][1]
         assert [(s.method, s.path) for _, s in failures[:6]] == [(first.method, first.path)] * 6  # botocore's 6
-        with get_client(sync_client=True) as client:
-            runs = client.read_task_runs(flow_run_filter=FlowRunFilter(
-                id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+        runs = settled_task_runs(state.state_details.flow_run_id)
         assert {t.name.rsplit("-", 1)[0]: t.run_count for t in runs}[step] == 2     # Prefect: one more run
         assert _object_sha256(s3, bucket, plan.object_key) == journaled_copy(plan).sha256
         assert _redis_url(app_env) == f"redis://127.0.0.1:{rehearsal_target(plan).port}/0"

@@ -26,6 +26,7 @@ from flows.migrate import migrate_redis
 from tasks.approval import resume_run, wait_for_paused_run
 from tests.conftest import free_port, make_plan, need
 from tests.support.outcomes import migrated, rehearsal_target
+from tests.support.prefect_server import settled_task_runs
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -153,8 +154,6 @@ def test_failed_verify_cutover_is_rolled_back_by_restore_config_alone(tmp_path: 
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """One rollback path for the config: when verify-cutover fails, the flow's rollback runs the restore-config
     task once, and it is the only thing that writes the config back (no transaction hook, no second restore)."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
     from prefect.context import TaskRunContext
 
     from elasticache_migrate.cutover.dotenv import DotenvFile
@@ -190,9 +189,7 @@ def test_failed_verify_cutover_is_rolled_back_by_restore_config_alone(tmp_path: 
         assert [task for task, _value in writes] == ["switch-config", "restore-config"]  # restored exactly once
         assert writes[1][1] == "redis://old-redis:6379/0"
         assert Journal(plan.workdir).read().cutover is None                    # nothing left to restore
-        with get_client(sync_client=True) as client:
-            runs = client.read_task_runs(flow_run_filter=FlowRunFilter(
-                id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+        runs = settled_task_runs(state.state_details.flow_run_id)
         names = [t.name.rsplit("-", 1)[0] for t in runs]
         restores = [t for t in runs if t.name.rsplit("-", 1)[0] == "restore-config"]
         assert names.count("verify-cutover") == 1 and names.count("switch-config") == 1

@@ -12,6 +12,7 @@ from elasticache_migrate.testing.localredis import LocalRedisServer
 from flows.migrate import migrate_redis
 from tests.conftest import make_plan
 from tests.support.outcomes import journaled_copy, migrated
+from tests.support.prefect_server import settled_task_runs
 from tests.support.servers import sample_keys as _sample
 
 MiB = 1 << 20
@@ -35,12 +36,7 @@ def test_the_flow_with_the_sync_transfer_ends_in_a_verified_cutover(tmp_path: Pa
         assert f"REDIS_URL={result.endpoint.url()}/0" in app_env.read_text()
         extracted = journaled_copy(plan)
         assert extracted.origin.startswith("SYNC from") and extracted.sha256 == result.rdb.sha256
-        from prefect.client.orchestration import get_client
-        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-        with get_client(sync_client=True) as c:
-            runs = c.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[
-                state.state_details.flow_run_id])))
+        runs = settled_task_runs(state.state_details.flow_run_id)
         names = {t.name.rsplit("-", 1)[0] for t in runs}
         assert "sync-upload" in names and not names & {"bgsave-wait", "extract", "upload", "extract-upload"}
     finally:

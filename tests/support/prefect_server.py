@@ -204,3 +204,20 @@ def start_prefect_server(home: Path, port: int, timeout: float = 120) -> Iterato
         yield PrefectServer(url=url, home=home, process=process)
     finally:
         process.stop()
+
+
+def settled_task_runs(flow_run_id: Any, wait: float = 30) -> list[Any]:
+    """The task runs of a finished flow run, once the server has recorded each one's final state.
+
+    Prefect 3 reports task-run states as events that the server's recorder writes a moment later, so a read
+    right after the flow returns can still see a task Running. This waits for the record, not for the work."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    deadline = time.monotonic() + wait
+    while True:
+        with get_client(sync_client=True) as client:
+            runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+        if all(r.state is not None and r.state.is_final() for r in runs) or time.monotonic() > deadline:
+            return list(runs)
+        time.sleep(0.2)
