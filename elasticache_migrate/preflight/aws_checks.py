@@ -13,14 +13,18 @@ from elasticache_migrate.cutover.base import redact
 from elasticache_migrate.cutover.restart import check_containers
 from elasticache_migrate.errors import MigrationError
 from elasticache_migrate.plan import MigrationPlan
-from elasticache_migrate.preflight.facts import PreflightFacts
+from elasticache_migrate.preflight.facts import ExpectedRdb, PreflightFacts
 from elasticache_migrate.preflight.findings import Finding
+from elasticache_migrate.rdb.compat import server_refusal
 from elasticache_migrate.staging.grant import canonical_id, grant_route, partition_of
 from elasticache_migrate.targets.elasticache import describe_group, group_migration_id
 from elasticache_migrate.targets.rehearsal import rehearsal_binary_name
-from elasticache_migrate.testing.binaries import BinaryUnavailable, find_binary
+from elasticache_migrate.testing.binaries import KNOWN_BINARIES, BinaryUnavailable, find_binary
 
-__all__ = ["bucket_findings", "grant_findings", "target_findings", "cutover_findings", "AWS_FAILURES"]
+__all__ = [
+    "bucket_findings", "grant_findings", "target_findings", "cutover_findings", "rehearsal_binary_refusal",
+    "AWS_FAILURES",
+]
 
 AWS_FAILURES = (ClientError, BotoCoreError, ResponseParserError)
 """What an AWS call raises: AWS's answer (its error code says which, :func:`~elasticache_migrate.aws.error_code`),
@@ -99,7 +103,7 @@ def target_findings(plan: MigrationPlan, facts: PreflightFacts) -> list[Finding]
     """The target can be created: id free (or ours), network and engine version exist; rehearsal binary present."""
     t = plan.target
     if t.kind == "rehearsal":
-        return _rehearsal_findings(plan)
+        return _rehearsal_findings(plan, facts)
     ec = aws_client(plan, "elasticache")
     out: list[Finding] = []
     try:
@@ -168,20 +172,52 @@ def _engine_version_offered(ec: Any, plan: MigrationPlan) -> list[Finding]:
                     f"(offered: {', '.join(sorted(set(versions))) or 'none'})", "choose an offered engine_version")]
 
 
-def _rehearsal_findings(plan: MigrationPlan) -> list[Finding]:
-    """The local server that stands in for the engine is available."""
+def _rehearsal_findings(plan: MigrationPlan, facts: PreflightFacts) -> list[Finding]:
+    """The local server that stands in for the engine is available, and loads the RDB the snapshot will be."""
     t = plan.target
     name = t.rehearsal_binary or rehearsal_binary_name(t.engine, t.engine_version)
     if not name:
         return [Finding("target", "block", f"no local server stands in for {t.engine} {t.engine_version}",
                         "set target.rehearsal_binary (python -m elasticache_migrate.testing.binaries list)")]
     try:
-        b = find_binary(name)
+        b = find_binary(name)  # runs `<binary> --version`: its real flavor and version
     except (BinaryUnavailable, OSError) as exc:
         return [Finding("target", "block", f"rehearsal server {name} unavailable: {exc}",
                         f"python -m elasticache_migrate.testing.binaries fetch {name}")]
+    expected = facts.expected_rdb
+    if expected is not None:
+        refusal = server_refusal(b.flavor, b.version, expected.magic, expected.version)
+        if refusal is not None:
+            return [rehearsal_binary_refusal(b.name, f"{b.flavor} {b.version}", expected, refusal,
+                                             chosen=bool(t.rehearsal_binary),
+                                             default=rehearsal_binary_name(t.engine, t.engine_version))]
+    loads = f", which loads {expected.label}" if expected is not None else ""
     return [Finding("target", "info", f"rehearsal target: {b.flavor} {b.version} ({b.name}) stands in for "
-                    f"{t.engine} {t.engine_version}")]
+                    f"{t.engine} {t.engine_version}{loads}")]
+
+
+def rehearsal_binary_refusal(name: str, server: str, expected: ExpectedRdb, refusal: str, *, chosen: bool,
+                             default: str | None) -> Finding:
+    """Block: the rehearsal binary ``name`` (``server``, e.g. "redis 6.2.14") would refuse the snapshot at create.
+
+    The remedy names a catalogue binary that loads it: the engine's own stand-in when that one does, else the
+    oldest that does (pure: the catalogue's series, `server_refusal`'s rules).
+    """
+    fits = [n for n in KNOWN_BINARIES if _series_loads(n, expected)]
+    pick = default if default in fits else (fits[0] if fits else None)
+    field = "target.rehearsal_binary" + (f" ({name})" if chosen else f" (empty: {name} stands in for the engine)")
+    todo = (f"set target.rehearsal_binary: {pick} (a {pick.replace('-', ' ')} server loads {expected.label})"
+            + (", or leave it empty: the engine's own stand-in loads it" if chosen and pick == default else "")
+            if pick else f"no rehearsal binary loads {expected.label}: snapshot through a server that writes RDB ≤ 11")
+    return Finding("target", "block", f"the rehearsal server {name} ({server}) cannot load {expected.label} "
+                   f"({expected.why}): the rehearsal would stop at create with \"{refusal}\" — set by {field}",
+                   todo)
+
+
+def _series_loads(name: str, expected: ExpectedRdb) -> bool:
+    """Whether catalogue binary ``name`` ("redis-6.2") loads ``expected``, judged by its series (x.y.0)."""
+    flavor, _, series = name.partition("-")
+    return server_refusal(flavor, f"{series}.0", expected.magic, expected.version) is None
 
 
 def cutover_findings(plan: MigrationPlan, facts: PreflightFacts) -> list[Finding]:
