@@ -159,7 +159,9 @@ class Target(_Model):
     replication_group_id: str = Field(..., description="1–40 chars: letters, digits, hyphens; starts with a letter.")
     description: str = Field("Migrated from self-hosted Redis", description="Replication group description.")
     engine: Literal["redis", "valkey"] = Field("redis", description="Engine of the new cluster.")
-    engine_version: str = Field("7.1", description="Engine version, e.g. 7.1 (redis) or 8.0 (valkey).")
+    engine_version: str = Field(
+        "7.1", description="Engine version, e.g. 7.1 (redis) or 8.1, 9.0 (valkey). Preflight checks it loads the "
+        "snapshot: Redis OSS 7.0/7.1 load RDB ≤ 10, Valkey 7.2–8.1 RDB ≤ 11, Valkey 9.0/9.1 also VALKEY080.")
     node_type: str = Field("cache.r7g.large", description="Node type; size it from the source's used_memory.")
     replicas: int = Field(1, ge=0, le=5, description="Read replicas per shard.")
     multi_az: bool = Field(False, description="Multi-AZ with automatic failover (needs replicas >= 1).")
@@ -178,7 +180,8 @@ class Target(_Model):
     wait_delay_seconds: int = Field(30, ge=1, description="Seconds between status polls while creating.")
     wait_max_attempts: int = Field(120, ge=1, description="Polls before giving up (delay x attempts = 1 h).")
     rehearsal_binary: str | None = Field(
-        None, description="Rehearsal only: server binary to use (e.g. 'valkey-8.1'); empty = match the engine."
+        None, description="Rehearsal only: server binary to use (e.g. 'valkey-8.1'); empty = match the engine "
+        "(valkey 9.x → valkey-9.1). Preflight blocks when it cannot load the snapshot."
     )
     rehearsal_port: int = Field(0, ge=0, le=65535, description="Rehearsal only: local port (0 = any free port).")
     delete_on_rollback: bool = Field(

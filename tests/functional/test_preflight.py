@@ -183,24 +183,28 @@ def test_group_of_another_migration_is_refused(tmp_path: Path, moto_endpoint: st
     assert "someone-else" in f.seen
 
 
-@pytest.mark.parametrize("offered,severity", [(["7.0.7", "7.1.0"], "info"), (["6.2.6", "7.0.7"], "block")])
+@pytest.mark.parametrize("engine,version,offered,severity", [
+    ("redis", "7.1", ["7.0.7", "7.1.0"], "info"), ("redis", "7.1", ["6.2.6", "7.0.7"], "block"),
+    ("valkey", "9.0", ["7.2.6", "8.0.1", "8.1.0", "9.0.0"], "info"), ("valkey", "9.1", ["8.1.0", "9.0.0"], "block"),
+])
 def test_engine_version_offered(tmp_path: Path, moto_endpoint: str, bucket: str, source: Any,
-                                monkeypatch: pytest.MonkeyPatch, offered: list[str], severity: str) -> None:
+                                engine: str, version: str, offered: list[str], severity: str) -> None:
     """describe_cache_engine_versions through botocore's Stubber (moto lacks it; the Stubber checks the request)."""
     from elasticache_migrate.preflight import aws_checks
 
     client = boto3.client("elasticache", region_name=REGION)
     stub = Stubber(client)
     stub.add_response("describe_cache_engine_versions",
-                      {"CacheEngineVersions": [{"Engine": "redis", "EngineVersion": v} for v in offered]},
-                      {"Engine": "redis"})
+                      {"CacheEngineVersions": [{"Engine": engine, "EngineVersion": v} for v in offered]},
+                      {"Engine": engine})
     stub.activate()
     plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=source.port,
-                     target={"kind": "elasticache", "replication_group_id": "free-id", "engine_version": "7.1"})
+                     target={"kind": "elasticache", "replication_group_id": "free-id", "engine": engine,
+                             "engine_version": version})
     findings = aws_checks._engine_version_offered(client, plan)
     assert findings[0].severity == severity
     if severity == "block":
-        assert "6.2.6, 7.0.7" in findings[0].seen
+        assert ", ".join(offered) in findings[0].seen
     stub.assert_no_pending_responses()
 
 
