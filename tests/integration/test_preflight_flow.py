@@ -158,3 +158,24 @@ def test_valkey_9_source_migrates_to_elasticache_valkey_90_rehearsed_on_valkey_9
     finally:
         stop_rehearsal_target(plan.workdir)
         src.stop()
+
+
+def test_namespaced_sidekiq_among_60000_keys_refuses_cluster_mode_and_a_real_run_changes_nothing(
+        tmp_path: Path, moto_endpoint: str, bucket: str, source: LocalRedisServer, app_env: Path) -> None:
+    r = source.client()
+    pipe = r.pipeline(transaction=False)
+    for i in range(60_000):
+        pipe.set(f"cache:page:{i}", "x")
+    pipe.execute()
+    r.sadd("myapp:queues", "default")
+    r.lpush("myapp:queue:default", "{}")
+    r.incr("myapp:stat:processed")
+    for suffix in ("id", "meta", "events", "wait"):
+        r.set(f"jobs:email:{suffix}", "1")
+    r.save()
+    r.close()
+    plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=source.port,
+                     target={"cluster_mode": True}, cutover={"backend": "dotenv", "dotenv_path": str(app_env)})
+    _run_is_refused_and_changes_nothing(plan, source, app_env, [
+        "Sidekiq keys: myapp:queues", "Bull/BullMQ queue(s) without a hash tag: jobs:email",
+        "scanned the whole keyspace of 60,007 key(s)", "keep cluster mode disabled"])
