@@ -22,6 +22,7 @@ from elasticache_migrate.testing.localredis import LocalRedisServer
 from elasticache_migrate.testing.ports import free_port
 from flows.migrate import migrate_redis
 from tests.conftest import REGION, make_plan, need
+from tests.support.network import make_network
 from tests.support.outcomes import migrated, preflight_report, rehearsal_target
 from tests.support.servers import saved_server as _saved_server
 
@@ -179,3 +180,25 @@ def test_namespaced_sidekiq_among_60000_keys_refuses_cluster_mode_and_a_real_run
     _run_is_refused_and_changes_nothing(plan, source, app_env, [
         "Sidekiq keys: myapp:queues", "Bull/BullMQ queue(s) without a hash tag: jobs:email",
         "scanned the whole keyspace of 60,007 key(s)", "keep cluster mode disabled"])
+
+
+def test_a_security_group_closed_to_the_app_blocks_and_a_real_run_changes_nothing(
+        tmp_path: Path, moto_endpoint: str, bucket: str, source: LocalRedisServer, app_env: Path) -> None:
+    """Item 12, on moto's EC2 and ElastiCache: the run stops before the source is paused or the group created."""
+    net = make_network(moto_endpoint, REGION)
+    r = source.client()
+    r.set("k", "v")
+    r.save()
+    r.close()
+    plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=source.port,
+                     target={"kind": "elasticache", "replication_group_id": "reach-cache", "engine": "redis",
+                             "engine_version": "7.1", "subnet_group": net.subnet_group,
+                             "security_group_ids": [net.closed_group], "app_sources": ["10.0.1.0/24"],
+                             "worker_source": net.worker_group},
+                     cutover={"backend": "dotenv", "dotenv_path": str(app_env)})
+    _run_is_refused_and_changes_nothing(plan, source, app_env, [
+        f"aws ec2 authorize-security-group-ingress --group-id {net.closed_group} --protocol tcp --port 6379 "
+        "--cidr 10.0.1.0/24", f"--source-group {net.worker_group}"])
+    ec = boto3.client("elasticache", region_name=REGION, endpoint_url=moto_endpoint)
+    assert not [g for g in ec.describe_replication_groups()["ReplicationGroups"]
+                if g["ReplicationGroupId"] == "reach-cache"]
