@@ -2,8 +2,10 @@
 
 Checks, in order: the source (reachable, version, role, persistence, clients), whether it can serve the
 sync transfer (version, the user's SYNC permission, diskless settings), the container, the source's current RDB
-(engine compatibility from the file header, CRC-64, structure, modules, databases), cluster-mode hazards,
-sizing, the bucket, the grant route, the target, the app's config. Each hands what it learned to the later
+(CRC-64, structure, modules, databases), the engine verdict (the stricter of that dump's header and the RDB
+version the running server writes), cluster-mode hazards (over the whole keyspace), sizing, the bucket, the grant
+route, the target (a rehearsal binary is checked like an engine; the security groups must admit the app hosts and
+the worker), the app's config. Each hands what it learned to the later
 ones through :class:`~elasticache_migrate.preflight.facts.PreflightFacts`.
 """
 
