@@ -219,6 +219,7 @@ def measure_redis_py(server: LocalRedisServer, window: Window, mode: str, second
     old = window.version < (6, 0, 0)
     client = _redis_py(name, server.port, old)
     label = f"{server.binary.name} {server.binary.version}"
+    shown = f"{name} +protocol=2" if old else name  # redis-py 8 speaks RESP3 (HELLO) by default: Redis < 6 refuses
     try:
         client.set("warm", 1)
         conns = window.connections()
@@ -233,7 +234,7 @@ def measure_redis_py(server: LocalRedisServer, window: Window, mode: str, second
         reconnects = window.connections() - conns
         landed = "on the source" if window.admin.get("during") == b"1" else "nowhere (dropped)"
         after = _after_redis_py(client, mode, ended)
-        return Row(label, mode, seconds, name, call.outcome(), call.seconds, reconnects, landed, after)
+        return Row(label, mode, seconds, shown, call.outcome(), call.seconds, reconnects, landed, after)
     finally:
         client.close()
         window.reset()
