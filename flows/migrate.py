@@ -92,8 +92,10 @@ def migrate_redis(plan: MigrationPlan, plan_only: bool = False) -> MigrationResu
         notify(plan, "rolled-back", f"{type(exc).__name__}: {exc}; config restored, the source serves again")
         raise
 
-    finished = finish_source(plan, quiesced)
-    start_workers(plan)  # a start reads the config again: the workers come up on the new endpoint
+    try:
+        finished = finish_source(plan, quiesced)
+    finally:
+        start_workers(plan)  # a start reads the config again: the workers come up on the new endpoint
     notify(plan, "succeeded", f"app now on {endpoint.url()}; {report.keys_checked} keys verified; {finished}")
     log.info("migration %s done: %s", plan.migration_id, endpoint.url())
     return MigrationResult(
