@@ -194,3 +194,29 @@ def test_rerun_after_a_crash_right_after_the_stop_starts_the_worker(
         assert Journal(plan.workdir).read().workers is None
     finally:
         stop_rehearsal_target(plan.workdir)
+
+
+def test_preflight_and_start_on_the_real_engine(tmp_path: Path, moto_endpoint: str, bucket: str,
+                                                source: LocalRedisServer, app_env: Path, docker_engine: Any,
+                                                workers: Callable[[bool], Any]) -> None:
+    """Preflight names each worker's state (a missing one blocks); a start that fails for one container still
+    starts the others and keeps only the failed one in the journal, for the re-run."""
+    from elasticache_migrate.cutover.workers import start_workers
+    from elasticache_migrate.errors import CutoverError
+    from elasticache_migrate.preflight.facts import PreflightFacts
+    from elasticache_migrate.preflight.workers import worker_findings
+
+    running, idle = workers(True), workers(False)
+    plan = _plan(tmp_path, moto_endpoint, bucket, source, app_env, docker_engine,
+                 [running.name, idle.name, "shop-worker-gone"], False)
+    found = {f.seen.split()[4 if f.severity == "block" else 2].strip("'"): f.severity
+             for f in worker_findings(plan, PreflightFacts())}
+    assert found == {running.name: "info", idle.name: "warn", "shop-worker-gone": "block"}
+
+    running.stop(timeout=1)
+    Journal(plan.workdir).update(workers=StoppedWorkers(("shop-worker-gone", running.name)))
+    with pytest.raises(CutoverError, match="'shop-worker-gone' does not exist") as err:
+        start_workers(plan)
+    assert "docker ps -a" in err.value.remedy
+    assert _status(running) == "running" and _status(idle) == "created"
+    assert Journal(plan.workdir).read().workers == StoppedWorkers(("shop-worker-gone",))
