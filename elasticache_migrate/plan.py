@@ -122,6 +122,29 @@ class Quiesce(_Model):
         description="The write pause expires by itself after this long, so a crashed run never leaves the "
         "source paused for ever. Must cover snapshot + upload + create + approval.",
     )
+    stop_containers: list[str] = Field(
+        default_factory=list,
+        description="Worker containers (Sidekiq/Celery/RQ workers, batch jobs, daemons) to stop before the pause, "
+        "so they leave the source, and to start again after the cutover (they read the new config) or after a "
+        "rollback (the old one). Only those running are stopped and later started. Docker engine: "
+        "cutover.docker_host, else source.docker_host, else the default.",
+    )
+    stop_timeout_seconds: int = Field(
+        30, ge=1, le=3600,
+        description="How long each worker container gets to finish its current job after SIGTERM (docker stop -t) "
+        "before it is killed.",
+    )
+
+    @field_validator("stop_containers")
+    @classmethod
+    def _container_names(cls, v: list[str]) -> list[str]:
+        names = [n.strip() for n in v]
+        if any(not n for n in names):
+            raise ValueError("quiesce.stop_containers: a container name is empty")
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"quiesce.stop_containers names {', '.join(dupes)} more than once")
+        return names
 
 
 class Staging(_Model):

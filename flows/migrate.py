@@ -1,9 +1,10 @@
 """The runbook, as a Prefect flow: move a self-hosted Redis to ElastiCache (or rehearse it locally).
 
-    preflight → quiesce → stage (sync-upload: SYNC into S3; or bgsave-wait → extract → upload; the object is
-      completed in S3 only after the RDB's structure walk and engine verdict) → grant → create
+    preflight → [stop workers] → quiesce → stage (sync-upload: SYNC into S3; or bgsave-wait → extract → upload;
+      the object is completed in S3 only after the RDB's structure walk and engine verdict) → grant → create
       → wait-available → verify → [pause for approval] → switch-config → verify-cutover → finish
-    any failure after quiesce, a rejection or a timeout: config back, source unpaused, notify.
+      → [start workers]
+    any failure after quiesce, a rejection or a timeout: config back, source unpaused, workers started, notify.
 
 Read top to bottom; each step is one task in ``tasks/``.
 """
@@ -26,7 +27,7 @@ from tasks.create import create, delete_target
 from tasks.grant import grant
 from tasks.notify import notify, notify_flow_failure
 from tasks.preflight import preflight
-from tasks.quiesce import finish_source, quiesce, unquiesce
+from tasks.quiesce import finish_source, quiesce, start_workers, stop_workers, unquiesce
 from tasks.switch_config import restore_config, switch_config
 from tasks.verify import verify, verify_cutover
 from tasks.wait_available import wait_available
@@ -58,7 +59,13 @@ def migrate_redis(plan: MigrationPlan, plan_only: bool = False) -> MigrationResu
     notify(plan, "started", f"{plan.source.kind} source → {plan.target.kind} {plan.target.replication_group_id}")
     preflight(plan)
 
-    quiesced = quiesce(plan)
+    # worker containers (quiesce.stop_containers) stop before the drain-wait, so they leave the source
+    try:
+        stop_workers(plan)
+        quiesced = quiesce(plan)
+    except BaseException:
+        start_workers(plan)  # the window never opened: the workers run again as they did
+        raise
     target = None
     try:
         staged_snapshot = stage_snapshot(plan, quiesced, log)  # resume, path choice, sync→staged fallback
@@ -85,7 +92,10 @@ def migrate_redis(plan: MigrationPlan, plan_only: bool = False) -> MigrationResu
         notify(plan, "rolled-back", f"{type(exc).__name__}: {exc}; config restored, the source serves again")
         raise
 
-    finished = finish_source(plan, quiesced)
+    try:
+        finished = finish_source(plan, quiesced)
+    finally:
+        start_workers(plan)  # a start reads the config again: the workers come up on the new endpoint
     notify(plan, "succeeded", f"app now on {endpoint.url()}; {report.keys_checked} keys verified; {finished}")
     log.info("migration %s done: %s", plan.migration_id, endpoint.url())
     return MigrationResult(
@@ -106,7 +116,10 @@ def _roll_back(plan: MigrationPlan, exc: BaseException, target: TargetHandle | N
     try:
         restore_config(plan)  # no-op unless a switch is recorded and not yet restored
     finally:
-        unquiesce(plan)
+        try:
+            unquiesce(plan)
+        finally:
+            start_workers(plan)  # the worker containers stopped for the window, on the old config
     if target is not None:
         if plan.target.delete_on_rollback and not target.adopted:
             delete_target(plan, target)
