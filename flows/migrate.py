@@ -2,13 +2,17 @@
 
     preflight → quiesce → stage (sync-upload: SYNC into S3; or bgsave-wait → extract → upload; the object is
       completed in S3 only after the RDB's structure walk and engine verdict) → grant → create
-      → wait-available → verify → [pause for approval] → switch-config → verify-cutover → finish
-    any failure after quiesce, a rejection or a timeout: config back, source unpaused, notify.
+      → wait-available → verify → [pause for approval] → fence-source → switch-config → verify-cutover → finish
+    the write pause is renewed while the run lives; fence-source makes the old source refuse every write, proves
+    it took none since the snapshot, closes the app's connections, then the config moves.
+    any failure after quiesce, a rejection or a timeout: config back, source serving again, notify.
 
 Read top to bottom; each step is one task in ``tasks/``.
 """
 
 from __future__ import annotations
+
+import time
 
 from prefect import flow, get_run_logger
 from prefect.states import Cancelled
@@ -17,12 +21,14 @@ from elasticache_migrate.cutover.base import where as cutover_where
 from elasticache_migrate.errors import ApprovalRejected
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.preflight.findings import PreflightReport
-from elasticache_migrate.state import Extracted, MigrationResult, StagedObject
+from elasticache_migrate.source.quiesce import PauseRenewal, window_deadlines
+from elasticache_migrate.state import Extracted, MigrationResult, QuiesceState, StagedObject
 from elasticache_migrate.targets import TargetHandle
 from elasticache_migrate.verify.report import VerifyReport
 from flows.stage import stage_snapshot
 from tasks.approval import request_approval
 from tasks.create import create, delete_target
+from tasks.fence import fence_source
 from tasks.grant import grant
 from tasks.notify import notify, notify_flow_failure
 from tasks.preflight import preflight
@@ -59,6 +65,7 @@ def migrate_redis(plan: MigrationPlan, plan_only: bool = False) -> MigrationResu
     preflight(plan)
 
     quiesced = quiesce(plan)
+    renewal = PauseRenewal(plan, quiesced, log).start()  # fence: the pause lasts while this run lives
     target = None
     try:
         staged_snapshot = stage_snapshot(plan, quiesced, log)  # resume, path choice, sync→staged fallback
@@ -69,15 +76,18 @@ def migrate_redis(plan: MigrationPlan, plan_only: bool = False) -> MigrationResu
         report = verify(plan, endpoint, snapshot)
 
         notify(plan, "approval-requested", f"{endpoint.url()} holds all {report.keys_checked} keys")
-        decision = request_approval(plan, approval_summary(plan, rdb, staged, endpoint.url(), report))
+        decision = request_approval(plan, approval_summary(plan, rdb, staged, endpoint.url(), report, quiesced))
         if not decision.approved:
             raise ApprovalRejected(f"cutover rejected by {decision.approver}"
                                    f"{': ' + decision.note if decision.note else ''}", step="approval")
 
+        renewal.stop()  # fence: from here the old source refuses every write, until the end or the rollback
+        fenced = fence_source(plan, snapshot, quiesced)  # re-check: writes since the snapshot → roll back
         switched = switch_config(plan, endpoint)
         verify_cutover(plan, endpoint, report)  # on failure the rollback below runs restore-config
         notify(plan, "cutover", f"{switched.where} now points at {endpoint.url()}")
     except BaseException as exc:
+        renewal.stop()  # fence: nothing may pause the source again once the rollback gives it back
         _roll_back(plan, exc, target)
         if isinstance(exc, ApprovalRejected):
             notify(plan, "rejected", f"{exc.message}; the source serves again, config untouched")
@@ -85,7 +95,7 @@ def migrate_redis(plan: MigrationPlan, plan_only: bool = False) -> MigrationResu
         notify(plan, "rolled-back", f"{type(exc).__name__}: {exc}; config restored, the source serves again")
         raise
 
-    finished = finish_source(plan, quiesced)
+    finished = finish_source(plan, fenced.state)
     notify(plan, "succeeded", f"app now on {endpoint.url()}; {report.keys_checked} keys verified; {finished}")
     log.info("migration %s done: %s", plan.migration_id, endpoint.url())
     return MigrationResult(
@@ -115,8 +125,9 @@ def _roll_back(plan: MigrationPlan, exc: BaseException, target: TargetHandle | N
 
 
 def approval_summary(plan: MigrationPlan, rdb: Extracted, staged: StagedObject, endpoint: str,
-                     report: VerifyReport) -> str:
-    """The facts shown with the approval form (Prefect UI) and the Approve / Reject buttons (Slack)."""
+                     report: VerifyReport, quiesced: QuiesceState | None = None, now: float | None = None) -> str:
+    """The facts shown with the approval form (Prefect UI) and the Approve / Reject buttons (Slack), with both
+    deadlines: the approval's and the write pause's."""
     counts = ", ".join(f"db{db}: {s} keys" for db, (s, _t) in sorted(report.dbs.items())) or "empty"
     where = cutover_where(plan)
     return "\n".join([
@@ -129,7 +140,9 @@ def approval_summary(plan: MigrationPlan, rdb: Extracted, staged: StagedObject, 
         f"- **Keys**: {counts}",
         f"- **Verify**: {report.keys_checked} keys equal by type, value and TTL "
         f"({report.mismatch_count} mismatches)",
-        f"- **On approve**: {where} is switched to the new endpoint",
+        *window_deadlines(plan, quiesced, time.time() if now is None else now),
+        f"- **On approve**: the old source is fenced (refuses every write), re-checked for writes since the "
+        f"snapshot, then {where} is switched to the new endpoint",
         "- **On reject**: the source accepts writes again, config untouched",
     ])
 
