@@ -43,7 +43,7 @@ def _plan(tmp_path: Path, port: int, **over: Any) -> MigrationPlan:
 
 def _replica_config(r: redis.Redis) -> dict[str, str]:
     """min-replicas-* (5.0+; CONFIG GET also lists the min-slaves-* aliases) or min-slaves-* (older)."""
-    got = r.config_get("min-*")
+    got = {str(k): str(v) for k, v in r.config_get("min-*").items()}
     prefix = "min-replicas" if "min-replicas-to-write" in got else "min-slaves"
     return {k: v for k, v in got.items() if k in (f"{prefix}-to-write", f"{prefix}-max-lag")}
 
@@ -54,7 +54,8 @@ class _Write:
     def __init__(self, server: LocalRedisServer, key: str) -> None:
         self.client = server.client()                  # as `Redis(host=, port=)`: waits as long as it takes
         self.client.ping()
-        self.key, self.result, self.error = key, None, ""
+        self.key, self.error = key, ""
+        self.result: Any = None
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def start(self) -> _Write:
