@@ -39,7 +39,7 @@ from elasticache_migrate.journal import Journal
 from elasticache_migrate.log import Log, logger
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.source.connection import redis_errors, source_client
-from elasticache_migrate.source.quiesce import blocking_clients, refuse_writes, utc
+from elasticache_migrate.source.quiesce import blocking_clients, refuse_writes, replica_config_names, utc
 from elasticache_migrate.state import QuiesceState, Snapshot
 from elasticache_migrate.verify.run import source_verdict, writes_since_snapshot
 
@@ -63,7 +63,9 @@ def moved_message(writes: int, proof: str, state: QuiesceState, now: float) -> s
     elif state.mode == "client-pause-write":
         cause = "was the pause lifted from outside (CLIENT UNPAUSE)?"
     else:
-        cause = "was min-replicas-to-write changed from outside, or a script (EVAL) wrote on Redis < 5?"
+        setting = replica_config_names(state.server.version)[0]
+        script = ", or a script (EVAL) wrote on Redis < 5" if state.server.version < (5, 0, 0) else ""
+        cause = f"was {setting} changed from outside{script}?"
     return (f"the source took {writes} write(s) after the snapshot ({cause}; {proof}) — nothing switched, "
             "rolled back")
 

@@ -24,7 +24,8 @@ from redis.retry import Retry
 from elasticache_migrate.errors import SourceMoved
 from elasticache_migrate.journal import Journal
 from elasticache_migrate.plan import MigrationPlan
-from elasticache_migrate.source.connection import source_client
+from elasticache_migrate.preflight.window_checks import window_findings
+from elasticache_migrate.source.connection import server_info, source_client
 from elasticache_migrate.source.fence import fence
 from elasticache_migrate.source.quiesce import PauseRenewal, finish, pause, unpause
 from elasticache_migrate.source.snapshot import bgsave
@@ -185,3 +186,41 @@ def test_the_pause_lasts_while_it_is_renewed_and_ends_after_the_renewal_stops(tm
         assert renewal.renewals == n                    # stopped means stopped
         held.client.close()
         unpause(plan, log=log)
+
+
+# ---- preflight: the fence needs CONFIG SET of the replica settings; block mode needs 6.2 ------------------------
+
+@pytest.mark.parametrize("binary", ["redis-3.2", "redis-7.0"])
+def test_preflight_blocks_when_config_is_renamed_and_changes_nothing(tmp_path: Path, binary: str) -> None:
+    with LocalRedisServer(need(binary), workdir=tmp_path / "source",
+                          config={"save": "", "rename-command": 'CONFIG ""'}) as src:
+        plan = _plan(tmp_path, src.port)
+        r = source_client(plan)
+        server = server_info(r)
+        found = window_findings(plan, r, server)
+        block = [f for f in found if f.severity == "block"]
+        assert len(block) == 1 and block[0].check == "fence" and "CONFIG GET" in block[0].seen
+        assert "could not be fenced at cutover" in block[0].seen and "+config|set" in block[0].todo
+        warn = [f for f in found if f.severity == "warn"]
+        assert bool(warn) == (binary == "redis-3.2")      # block mode impossible below 6.2: said, refuse used
+        assert r.set("k", "v")                            # nothing changed
+
+
+def test_preflight_blocks_an_acl_user_without_config_set_and_passes_one_with_it(
+        tmp_path: Path, redis70: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FENCE_TEST_PW", "s3cret")
+    with LocalRedisServer(redis70, workdir=tmp_path / "source", config={"save": ""}) as src:
+        with src.client() as admin:
+            admin.execute_command("ACL", "SETUSER", "app", "on", ">s3cret", "~*", "+@all", "-config", "+config|get")
+            admin.execute_command("ACL", "SETUSER", "migrator", "on", ">s3cret", "~*", "+@all")
+            before = _replica_config(admin)
+        for user, blocks in (("app", True), ("migrator", False)):
+            plan = _plan(tmp_path, src.port, source={"kind": "host", "redis": {
+                "host": "127.0.0.1", "port": src.port, "username": user, "password_secret": "env:FENCE_TEST_PW"}})
+            r = source_client(plan)
+            fence_found = [f for f in window_findings(plan, r, server_info(r)) if f.check == "fence"]
+            assert [f.severity for f in fence_found] == (["block"] if blocks else ["info"]), fence_found
+            if blocks:
+                assert "CONFIG SET min-replicas-to-write is refused" in fence_found[0].seen
+        with src.client() as admin:
+            assert _replica_config(admin) == before       # the check set the value it had: nothing changed

@@ -142,3 +142,18 @@ def test_describe_client_names_what_an_operator_needs() -> None:
     c = client(addr="10.0.0.6:40000", name="", **{"lib-name": "redis-py", "age": "12", "idle": "0"})
     assert describe_client(c) == "addr=10.0.0.6:40000 name=- lib-name=redis-py cmd=get age=12 idle=0"
     assert describe_client(client(name="app", cmd="")) == "addr=10.0.0.5:51234 name=app"  # empty fields left out
+
+
+@pytest.mark.parametrize(("version", "during", "severity", "text"), [
+    ((7, 0, 15), "block", "info", "blocked (CLIENT PAUSE WRITE)"),
+    ((3, 2, 6), "block", "warn", "has no CLIENT PAUSE WRITE (Redis >= 6.2): writes will be refused with NOREPLICAS "
+                                 "(min-slaves-to-write)"),
+    ((6, 0, 9), "block", "warn", "(min-replicas-to-write)"),
+    ((7, 0, 15), "refuse", "info", "refused at once with NOREPLICAS (min-replicas-to-write)"),
+])
+def test_preflight_says_what_the_app_meets_during_the_window(version: tuple[int, int, int], during: str,
+                                                             severity: str, text: str) -> None:
+    from elasticache_migrate.preflight.window_checks import window_mode_findings
+
+    (f,) = window_mode_findings(_plan(during_window=during), ServerInfo("redis", version))
+    assert f.severity == severity and text in f.seen
