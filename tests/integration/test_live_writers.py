@@ -39,6 +39,7 @@ from elasticache_migrate.cutover.dotenv import get_value
 from elasticache_migrate.journal import Journal
 from elasticache_migrate.targets.rehearsal import stop_rehearsal_target
 from elasticache_migrate.testing.localredis import LocalRedisServer
+from elasticache_migrate.verify.run import writes_since_snapshot
 from flows.migrate import migrate_redis
 from tasks.approval import resume_run
 from tests.conftest import make_plan, need
@@ -246,8 +247,8 @@ def test_every_acknowledged_write_reaches_the_target(tmp_path: Path, moto_endpoi
         late_on_source = [t for t in on_source if t > switched_at]
         counted = [n for w in writers for n in w.counted]
         twice = [n for n, c in Counter(counted).items() if c > 1]
-        with source.client() as src:
-            source_changes = src.info("persistence")["rdb_changes_since_last_save"]
+        with source.client() as src:  # the server's own count of writes since the snapshot the target holds
+            source_changes = writes_since_snapshot(src.info("persistence"), migrated(state.result()).snapshot)
         kinds = {w.kind: dict(w.refused) for w in writers}
         counts = (f"{version} ({mode}): acknowledged on source {len(on_source)} (keys in the snapshot "
                   f"{migrated(state.result()).keys_verified}), acknowledged on target {on_target}, lost {len(lost)}, "
