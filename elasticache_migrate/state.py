@@ -104,11 +104,6 @@ class QuiesceState:
     hook_called: bool = False
     fenced_at: float | None = None          # set by the fence: the source refuses every write from then on
 
-    @property
-    def refusing(self) -> bool:
-        """Whether the source's min-replicas settings were changed (window in refuse mode, or fenced)."""
-        return bool(self.saved_config)
-
 
 @dataclass(frozen=True)
 class Snapshot:
