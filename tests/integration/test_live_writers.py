@@ -201,6 +201,7 @@ def test_every_acknowledged_write_reaches_the_target(tmp_path: Path, moto_endpoi
         try:
             run_id = _paused_run_of(plan.migration_id)
             approval["refused_at_pause"] = refused()
+            approval["acked_at_pause"] = sum(len(w.acked) for w in writers)
             wait = _paused_at(plan.workdir) + MAX_PAUSE + 3 - time.time()
             time.sleep(max(0.0, wait))                     # past max_pause_seconds: only the renewal holds it
             approval["refused_at_approval"] = refused()
@@ -263,6 +264,7 @@ def test_every_acknowledged_write_reaches_the_target(tmp_path: Path, moto_endpoi
         assert not twice and counted and int(target.get("counter") or 0) >= max(counted), counts
         assert on_source and on_target, counts
         assert approval["refused_at_approval"] >= approval["refused_at_pause"], counts
+        assert approval["acked_at_approval"] == approval["acked_at_pause"], counts  # nothing got through meanwhile
         assert all({u for _k, _v, u, _t in w.acked} == {source.url, target_url} for w in writers), counts
     finally:
         stop_rehearsal_target(plan.workdir)
