@@ -224,3 +224,20 @@ def test_preflight_blocks_an_acl_user_without_config_set_and_passes_one_with_it(
                 assert "CONFIG SET min-replicas-to-write is refused" in fence_found[0].seen
         with src.client() as admin:
             assert _replica_config(admin) == before       # the check set the value it had: nothing changed
+
+
+def test_a_pause_that_expired_with_nothing_renewing_it_is_caught_by_the_fence(tmp_path: Path, redis70: Any) -> None:
+    """The run's renewal died (a 2 s pause, past validation to keep the test short, never renewed): the app's
+    held write lands when the pause runs out; the fence names the expiry and refuses to go on."""
+    with LocalRedisServer(redis70, workdir=tmp_path / "source", config={"save": ""}) as src:
+        plan = _plan(tmp_path, src.port)
+        plan = plan.model_copy(update={"quiesce": plan.quiesce.model_copy(update={"max_pause_seconds": 2})})
+        pause(plan, log=log)
+        snapshot = bgsave(source_client(plan), 30, log)
+        held = _Write(src, "held").start()
+        held.thread.join(5)
+        assert held.result is True                     # acknowledged by the source after the pause ran out
+        with pytest.raises(SourceMoved, match=r"took 1 write\(s\) after the snapshot \(the write pause expired at "):
+            fence(plan, snapshot, log=log)
+        unpause(plan, log=log)
+        held.client.close()
