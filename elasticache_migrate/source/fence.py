@@ -20,9 +20,10 @@ Right before switch-config, in this order (checked on Redis 3.2, 6.2 and 7.0):
 The fence stays after a verified cutover (:func:`~elasticache_migrate.source.quiesce.finish` says how to lift
 it); a rollback lifts it (:func:`~elasticache_migrate.source.quiesce.unpause`: original values back).
 
-Known gap, Redis < 5.0 only (3.2 measured): ``min-slaves-to-write`` is not checked for writes made by Lua
-scripts (EVAL) nor for a MULTI whose commands were queued before the refusal; the re-check still sees those
-writes before the switch.
+Known gap before Redis 6.2 (measured on 3.2.6, 5.0.10, 6.0.9): the refusal is not checked for writes made by Lua
+scripts (EVAL), and before 6.0 not for a MULTI whose commands were queued before it. The re-check still sees
+such writes before the switch (the run rolls back), but a stale client could write to the fenced old source
+through EVAL after the cutover.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def moved_message(writes: int, proof: str, state: QuiesceState, now: float) -> s
         cause = "was the pause lifted from outside (CLIENT UNPAUSE)?"
     else:
         setting = replica_config_names(state.server.version)[0]
-        script = ", or a script (EVAL) wrote on Redis < 5" if state.server.version < (5, 0, 0) else ""
+        script = ", or a script (EVAL) wrote (Redis < 6.2 lets them)" if state.server.version < (6, 2, 0) else ""
         cause = f"was {setting} changed from outside{script}?"
     return (f"the source took {writes} write(s) after the snapshot ({cause}; {proof}) — nothing switched, "
             "rolled back")
