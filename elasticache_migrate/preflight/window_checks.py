@@ -8,6 +8,9 @@ check sets the parameter to the value it already has: it proves the permission a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import redis
 
 from elasticache_migrate.plan import MigrationPlan
@@ -16,7 +19,9 @@ from elasticache_migrate.source.config import config_get
 from elasticache_migrate.source.quiesce import pause_mode, replica_config_names
 from elasticache_migrate.state import ServerInfo
 
-__all__ = ["window_findings", "window_mode_findings"]
+__all__ = ["script_findings", "window_findings", "window_mode_findings"]
+
+_SCRIPT_COMMANDS = ("eval", "evalsha", "eval_ro", "evalsha_ro", "fcall")
 
 
 def window_mode_findings(plan: MigrationPlan, server: ServerInfo) -> list[Finding]:
@@ -36,9 +41,33 @@ def window_mode_findings(plan: MigrationPlan, server: ServerInfo) -> list[Findin
                     "window (quiesce.during_window: refuse)")]
 
 
+def script_findings(server: ServerInfo, commandstats: Mapping[str, Any]) -> list[Finding]:
+    """Before Redis 6.2 the refusal does not stop Lua scripts' writes (measured on 3.2, 5.0, 6.0): warn when the
+    app runs scripts (pure; ``commandstats`` is INFO commandstats as redis-py parses it)."""
+    if server.version >= (6, 2, 0):
+        return []
+    calls = {name: int(stats.get("calls", 0)) for key, stats in commandstats.items()
+             if (name := key.removeprefix("cmdstat_")) in _SCRIPT_COMMANDS and isinstance(stats, Mapping)}
+    used = {k: v for k, v in calls.items() if v}
+    if not used:
+        return []
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(used.items()))
+    return [Finding("fence", "warn", f"the app runs Lua scripts ({counts} calls since the start): on {server} "
+                    "min-slaves/min-replicas-to-write does not refuse their writes, neither during the window nor "
+                    "at the fence; a script write after the snapshot rolls the run back, and one on the fenced old "
+                    "source after the cutover would be lost",
+                    "stop the clients that run scripts before the window (maintenance mode, quiesce."
+                    "require_no_clients), and shut the old source down after the cutover")]
+
+
 def window_findings(plan: MigrationPlan, r: redis.Redis, server: ServerInfo) -> list[Finding]:
-    """The window's mode, and whether the fence (and refuse mode) can CONFIG SET the replica settings."""
+    """The window's mode, scripts the refusal cannot stop, and whether the fence (and refuse mode) can CONFIG SET
+    the replica settings."""
     out = window_mode_findings(plan, server)
+    try:
+        out += script_findings(server, r.info("commandstats"))
+    except redis.ResponseError:  # INFO not granted: the other checks say so
+        pass
     name = replica_config_names(server.version)[0]
     remedy = ("grant CONFIG to the plan's user (ACL SETUSER <user> +config|get +config|set) and do not rename or "
               "disable CONFIG: the fence at cutover must make the old source refuse every write")

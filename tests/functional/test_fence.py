@@ -241,3 +241,14 @@ def test_a_pause_that_expired_with_nothing_renewing_it_is_caught_by_the_fence(tm
             fence(plan, snapshot, log=log)
         unpause(plan, log=log)
         held.client.close()
+
+
+def test_preflight_warns_about_lua_scripts_on_a_source_before_6_2(tmp_path: Path) -> None:
+    with LocalRedisServer(need("redis-3.2"), workdir=tmp_path / "source", config={"save": ""}) as src:
+        plan = _plan(tmp_path, src.port)
+        r = source_client(plan)
+        assert not [f for f in window_findings(plan, r, server_info(r)) if "Lua scripts" in f.seen]
+        with src.client() as app:
+            app.eval("return redis.call('set', KEYS[1], '1')", 1, "job:1")
+        (warn,) = [f for f in window_findings(plan, r, server_info(r)) if "Lua scripts" in f.seen]
+        assert warn.severity == "warn" and "eval 1 calls" in warn.seen

@@ -157,3 +157,13 @@ def test_preflight_says_what_the_app_meets_during_the_window(version: tuple[int,
 
     (f,) = window_mode_findings(_plan(during_window=during), ServerInfo("redis", version))
     assert f.severity == severity and text in f.seen
+
+
+def test_preflight_warns_about_scripts_only_where_the_refusal_cannot_stop_them() -> None:
+    from elasticache_migrate.preflight.window_checks import script_findings
+
+    stats = {"cmdstat_evalsha": {"calls": 12, "usec": 30}, "cmdstat_set": {"calls": 900}}
+    (f,) = script_findings(ServerInfo("redis", (3, 2, 6)), stats)
+    assert f.severity == "warn" and "evalsha 12 calls" in f.seen and "stop the clients that run scripts" in f.todo
+    assert script_findings(ServerInfo("redis", (7, 0, 15)), stats) == []
+    assert script_findings(ServerInfo("redis", (6, 0, 9)), {"cmdstat_set": {"calls": 1}}) == []
