@@ -2,14 +2,18 @@
 
     preflight → [stop workers] → quiesce → stage (sync-upload: SYNC into S3; or bgsave-wait → extract → upload;
       the object is completed in S3 only after the RDB's structure walk and engine verdict) → grant → create
-      → wait-available → verify → [pause for approval] → switch-config → verify-cutover → finish
+      → wait-available → verify → [pause for approval] → fence-source → switch-config → verify-cutover → finish
       → [start workers]
-    any failure after quiesce, a rejection or a timeout: config back, source unpaused, workers started, notify.
+    the write pause is renewed while the run lives; fence-source makes the old source refuse every write, proves
+    it took none since the snapshot, closes the app's connections, then the config moves.
+    any failure after quiesce, a rejection or a timeout: config back, source serving again, workers started, notify.
 
 Read top to bottom; each step is one task in ``tasks/``.
 """
 
 from __future__ import annotations
+
+import time
 
 from prefect import flow, get_run_logger
 from prefect.states import Cancelled
@@ -18,12 +22,14 @@ from elasticache_migrate.cutover.base import where as cutover_where
 from elasticache_migrate.errors import ApprovalRejected
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.preflight.findings import PreflightReport
-from elasticache_migrate.state import Extracted, MigrationResult, StagedObject
+from elasticache_migrate.source.quiesce import PauseRenewal, window_deadlines
+from elasticache_migrate.state import Extracted, MigrationResult, QuiesceState, StagedObject
 from elasticache_migrate.targets import TargetHandle
 from elasticache_migrate.verify.report import VerifyReport
 from flows.stage import stage_snapshot
 from tasks.approval import request_approval
 from tasks.create import create, delete_target
+from tasks.fence import fence_source
 from tasks.grant import grant
 from tasks.notify import notify, notify_flow_failure
 from tasks.preflight import preflight
@@ -66,6 +72,7 @@ def migrate_redis(plan: MigrationPlan, plan_only: bool = False) -> MigrationResu
     except BaseException:
         start_workers(plan)  # the window never opened: the workers run again as they did
         raise
+    renewal = PauseRenewal(plan, quiesced, log).start()  # fence: the pause lasts while this run lives
     target = None
     try:
         staged_snapshot = stage_snapshot(plan, quiesced, log)  # resume, path choice, sync→staged fallback
@@ -76,15 +83,18 @@ def migrate_redis(plan: MigrationPlan, plan_only: bool = False) -> MigrationResu
         report = verify(plan, endpoint, snapshot)
 
         notify(plan, "approval-requested", f"{endpoint.url()} holds all {report.keys_checked} keys")
-        decision = request_approval(plan, approval_summary(plan, rdb, staged, endpoint.url(), report))
+        decision = request_approval(plan, approval_summary(plan, rdb, staged, endpoint.url(), report, quiesced))
         if not decision.approved:
             raise ApprovalRejected(f"cutover rejected by {decision.approver}"
                                    f"{': ' + decision.note if decision.note else ''}", step="approval")
 
+        renewal.stop()  # fence: from here the old source refuses every write, until the end or the rollback
+        fenced = fence_source(plan, snapshot, quiesced)  # re-check: writes since the snapshot → roll back
         switched = switch_config(plan, endpoint)
         verify_cutover(plan, endpoint, report)  # on failure the rollback below runs restore-config
         notify(plan, "cutover", f"{switched.where} now points at {endpoint.url()}")
     except BaseException as exc:
+        renewal.stop()  # fence: nothing may pause the source again once the rollback gives it back
         _roll_back(plan, exc, target)
         if isinstance(exc, ApprovalRejected):
             notify(plan, "rejected", f"{exc.message}; the source serves again, config untouched")
@@ -93,7 +103,7 @@ def migrate_redis(plan: MigrationPlan, plan_only: bool = False) -> MigrationResu
         raise
 
     try:
-        finished = finish_source(plan, quiesced)
+        finished = finish_source(plan, fenced.state)
     finally:
         start_workers(plan)  # a start reads the config again: the workers come up on the new endpoint
     notify(plan, "succeeded", f"app now on {endpoint.url()}; {report.keys_checked} keys verified; {finished}")
@@ -128,8 +138,9 @@ def _roll_back(plan: MigrationPlan, exc: BaseException, target: TargetHandle | N
 
 
 def approval_summary(plan: MigrationPlan, rdb: Extracted, staged: StagedObject, endpoint: str,
-                     report: VerifyReport) -> str:
-    """The facts shown with the approval form (Prefect UI) and the Approve / Reject buttons (Slack)."""
+                     report: VerifyReport, quiesced: QuiesceState | None = None, now: float | None = None) -> str:
+    """The facts shown with the approval form (Prefect UI) and the Approve / Reject buttons (Slack), with both
+    deadlines: the approval's and the write pause's."""
     counts = ", ".join(f"db{db}: {s} keys" for db, (s, _t) in sorted(report.dbs.items())) or "empty"
     where = cutover_where(plan)
     return "\n".join([
@@ -142,7 +153,9 @@ def approval_summary(plan: MigrationPlan, rdb: Extracted, staged: StagedObject, 
         f"- **Keys**: {counts}",
         f"- **Verify**: {report.keys_checked} keys equal by type, value and TTL "
         f"({report.mismatch_count} mismatches)",
-        f"- **On approve**: {where} is switched to the new endpoint",
+        *window_deadlines(plan, quiesced, time.time() if now is None else now),
+        f"- **On approve**: the old source is fenced (refuses every write), re-checked for writes since the "
+        f"snapshot, then {where} is switched to the new endpoint",
         "- **On reject**: the source accepts writes again, config untouched",
     ])
 
