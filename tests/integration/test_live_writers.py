@@ -1,9 +1,11 @@
 """Nothing lost with the app writing the whole time (issue 11: "live-writer test").
 
-Four writer threads play the application, each a different redis-py client as applications have them:
+Five writer threads play the application, each a different redis-py client as applications have them:
 
-- ``defaults``: ``Redis(host=, port=)`` — no socket timeout, redis-py's default retries (a write held by the pause
-  waits as long as the pause; a write whose connection is closed is re-sent);
+- ``defaults``: ``Redis(host=, port=)`` — redis-py 8's defaults: a 5 s socket timeout and 10 retries on timeouts and
+  lost connections (a write held by the pause times out, is re-sent on a new connection, and so waits ~a minute);
+- ``no-timeout``: ``socket_timeout=None`` — no socket timeout at all (a held write waits as long as the pause; a
+  write whose connection is closed is re-sent by the default retries);
 - ``timeout``: ``socket_timeout=0.5`` and no retries (a held write is abandoned at the timeout);
 - ``retry``: ``socket_timeout=1`` with ``Retry(ExponentialBackoff, 5)`` (re-sends on timeouts and lost connections);
 - ``counter``: a MULTI/EXEC pipeline ``INCR counter`` + ``SET counter:<n> <n>`` (the issue saw the same INCR value
@@ -47,7 +49,7 @@ from tests.support.outcomes import migrated
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
 
-KINDS = ("defaults", "timeout", "retry", "counter")
+KINDS = ("defaults", "no-timeout", "timeout", "retry", "counter")
 MAX_PAUSE = 30      # the plan's minimum: the approval comes after it, so the pause must have been renewed
 
 
@@ -68,7 +70,9 @@ def _client(kind: str, url: str, resp2: bool) -> redis.Redis:
         return redis.Redis(host=host, port=port, socket_timeout=1,
                            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 5),
                            retry_on_error=[redis.TimeoutError, redis.ConnectionError], **proto)
-    return redis.Redis(host=host, port=port, **proto)  # defaults (and counter): no socket timeout
+    if kind == "no-timeout":
+        return redis.Redis(host=host, port=port, socket_timeout=None, socket_connect_timeout=None, **proto)
+    return redis.Redis(host=host, port=port, **proto)  # defaults (and counter): redis-py's own timeouts and retries
 
 
 def _kind(exc: Exception) -> str:
