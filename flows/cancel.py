@@ -39,8 +39,8 @@ def is_cancellation(exc: BaseException, watch: CancelWatch | None) -> bool:
 
 def cancel_reason(watch: CancelWatch | None) -> str:
     """Why the run stops, for its final state and the notification."""
-    if watch is not None and watch.reason:
-        return watch.reason
+    if watch is not None and (watch.reason or watch.cancelled_on_server()):
+        return watch.reason or f"cancelled by the Prefect API/UI while {watch.last_phase}"
     return "cancelled (the process got SIGTERM: cancelled from the Prefect UI/API, or the worker is stopping)"
 
 
@@ -56,7 +56,7 @@ class CancelWatch:
         self.run_id: uuid.UUID | None = ctx.flow_run.id if ctx and ctx.flow_run else None
         self.interval = interval
         self.reason: str | None = None
-        self._last_phase = "running after quiesce"
+        self.last_phase = "running after quiesce"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -73,6 +73,19 @@ class CancelWatch:
         """Stop watching (before the rollback or the end of the run)."""
         self._stop.set()
 
+    def cancelled_on_server(self) -> bool:
+        """Whether the run is Cancelling/Cancelled on the server now (a worker's SIGTERM came before our look)."""
+        from prefect.client.orchestration import get_client
+
+        if self.run_id is None:
+            return False
+        try:
+            with get_client(sync_client=True) as client:
+                state = client.read_flow_run(self.run_id).state
+        except (ObjectNotFound, httpx.HTTPError):
+            return False
+        return state is not None and state.type.value in ("CANCELLING", "CANCELLED")
+
     def _watch(self) -> None:
         from prefect.client.orchestration import get_client
 
@@ -88,9 +101,9 @@ class CancelWatch:
                     continue
                 kind = state.type.value
                 if kind in _PHASES:
-                    self._last_phase = _PHASES[kind]
+                    self.last_phase = _PHASES[kind]
                 if kind in ("CANCELLING", "CANCELLED") and not self._stop.is_set():
-                    self.reason = f"cancelled by the Prefect API/UI while {self._last_phase}"
+                    self.reason = f"cancelled by the Prefect API/UI while {self.last_phase}"
                     self._stop.set()
                     _interrupt_main_thread()
                     return

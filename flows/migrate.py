@@ -134,9 +134,10 @@ def _window(plan: MigrationPlan, lock: WindowLock, log: Log) -> MigrationResult:
         cancelled = is_cancellation(exc, watch)
         with sigterm_deferred(redeliver=not cancelled):  # a worker's SIGTERM must not cut the rollback short
             _roll_back(plan, exc, target, direct=cancelled)
+            if cancelled:
+                reason = cancel_reason(watch)
+                notify(plan, "cancelled", f"{reason}; config restored, the source serves again")
         if cancelled:
-            reason = cancel_reason(watch)
-            notify(plan, "cancelled", f"{reason}; config restored, the source serves again")
             return Cancelled(message=f"{reason}; config restored, source serving")  # type: ignore[return-value]
         if isinstance(exc, ApprovalRejected):
             notify(plan, "rejected", f"{exc.message}; the source serves again, config untouched")
