@@ -82,9 +82,27 @@ class CancelWatch:
         try:
             with get_client(sync_client=True) as client:
                 state = client.read_flow_run(self.run_id).state
+                cancelled = state is not None and state.type.value in ("CANCELLING", "CANCELLED")
+                if cancelled:
+                    self._phase_before_cancel(client)
         except (ObjectNotFound, httpx.HTTPError):
             return False
-        return state is not None and state.type.value in ("CANCELLING", "CANCELLED")
+        return cancelled
+
+    def _phase_before_cancel(self, client: Any) -> None:
+        """What the run was doing when it was cancelled: the state before its first Cancelling, from its history."""
+        assert self.run_id is not None
+        try:
+            history = sorted(client.read_flow_run_states(self.run_id), key=lambda st: st.timestamp)
+        except (ObjectNotFound, httpx.HTTPError):
+            return
+        before = None
+        for st in history:
+            if st.type.value in ("CANCELLING", "CANCELLED"):
+                break
+            before = st.type.value
+        if before in _PHASES:
+            self.last_phase = _PHASES[before]
 
     def _watch(self) -> None:
         from prefect.client.orchestration import get_client
@@ -103,6 +121,7 @@ class CancelWatch:
                 if kind in _PHASES:
                     self.last_phase = _PHASES[kind]
                 if kind in ("CANCELLING", "CANCELLED") and not self._stop.is_set():
+                    self._phase_before_cancel(client)
                     self.reason = f"cancelled by the Prefect API/UI while {self.last_phase}"
                     self._stop.set()
                     _interrupt_main_thread()
