@@ -287,3 +287,43 @@ def test_a_deployed_run_waits_for_approval_past_the_lease_and_a_second_run_is_re
         assert f"REDIS_URL=redis://127.0.0.1:{target.port}/0" in app_env.read_text()
     finally:
         stop_rehearsal_target(plan.workdir)
+
+
+def _flow_process_of(worker: ManagedProcess, run_id: str) -> int:
+    """The pid of the worker's child process running ``run_id``."""
+    from tests.support.prefect_server import _descendants
+
+    for pid, _started in _descendants(worker.proc.pid):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue
+        if run_id in cmd or run_id.encode() in environ:
+            return pid
+    raise AssertionError(f"no process of the worker runs {run_id}")
+
+
+def test_a_worker_run_killed_while_paused_is_rolled_back_by_the_backstop_hook(
+        server: PrefectServer, worker: ManagedProcess, tmp_path: Path, moto_endpoint: str, bucket: str,
+        source: LocalRedisServer, app_env: Path) -> None:
+    """SIGKILL to the flow's process (nothing in it can run): the worker marks the run Crashed and its on_crashed
+    hook takes the (now free) window lock and rolls back from the journal: the source serves again."""
+    import os
+    import signal
+
+    _load(source)
+    plan = _plan(tmp_path, moto_endpoint, bucket, source, app_env)
+    env_before = app_env.read_text()
+    run_id = _run_deployment(server, _deploy_on_demand(server, plan))
+    try:
+        assert _wait_paused_run(server, plan.migration_id, 120, worker.tail) == run_id
+        assert not _writable(source)
+        os.kill(_flow_process_of(worker, run_id), signal.SIGKILL)
+        killed = time.monotonic()
+        run = _wait_state(server, run_id, {"CRASHED", "CANCELLED", "FAILED", "COMPLETED"}, 60, worker.tail)
+        assert run["state"]["type"] == "CRASHED", run["state"]
+        took = _assert_rolled_back_within(source, app_env, env_before, killed, seconds=60)
+        print(f"SIGKILL → source writable: {took:.2f}s")
+    finally:
+        stop_rehearsal_target(plan.workdir)
