@@ -129,11 +129,19 @@ class CancelWatch:
 
 
 def _interrupt_main_thread() -> None:
-    """What the runner's SIGTERM does: Prefect's handler raises TerminationSignal in the main thread."""
+    """What the runner's SIGTERM does: Prefect's handler raises TerminationSignal in the main thread.
+
+    A real signal to the main thread (not ``_thread.interrupt_main``, which waits for a blocking call to return):
+    a sleep or a socket read is interrupted at once. Without a Python SIGTERM handler (which would let SIGTERM
+    kill the process) the main thread gets a KeyboardInterrupt instead.
+    """
     import _thread
 
-    handler = signal.getsignal(signal.SIGTERM)
-    _thread.interrupt_main(signal.SIGTERM if callable(handler) else signal.SIGINT)
+    main = threading.main_thread().ident
+    if callable(signal.getsignal(signal.SIGTERM)) and main is not None:
+        signal.pthread_kill(main, signal.SIGTERM)
+    else:
+        _thread.interrupt_main(signal.SIGINT)
 
 
 @contextlib.contextmanager

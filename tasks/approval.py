@@ -60,6 +60,8 @@ def request_approval(plan: MigrationPlan, summary_md: str, poll_interval: int = 
 
     Raises:
         ApprovalTimedOut: no valid decision within approval.timeout_seconds.
+        TerminationSignal: the run was cancelled while waiting (the flow's cancel watch, or the worker's SIGTERM);
+            the Slack request is closed and the flow rolls back.
     """
     log = get_run_logger()
     if not plan.approval.enabled:
