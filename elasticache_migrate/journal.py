@@ -2,8 +2,8 @@
 
 It lives in the staging workdir (``<workdir>/<migration_id>/journal.json``) and holds only facts that are not
 secret: the pause and the config values it replaced, the snapshot, its local copy and the staged object, the
-SYNC transfer's temporary config, the rehearsal target, the config value switch-config replaced. Every write is
-atomic (temp file + rename), and this class is the only writer.
+SYNC transfer's temporary config, the rehearsal target, the config value switch-config replaced, the worker
+containers stopped for the window. Every write is atomic (temp file + rename), and this class is the only writer.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from elasticache_migrate.state import (
     RehearsalRecord,
     Snapshot,
     StagedObject,
+    StoppedWorkers,
     SyncSource,
     version_tuple,
 )
@@ -44,6 +45,8 @@ class JournalData(BaseModel):
         None, alias="sync-source", description="sync-upload: the source's run_id as first seen after the pause")
     rehearsal: RehearsalRecord | None = Field(None, description="create (rehearsal): the local target server")
     cutover: CutoverRecord | None = Field(None, description="switch-config: the value replaced")
+    workers: StoppedWorkers | None = Field(
+        None, description="stop-workers: the worker containers stopped for the window (start-workers starts them)")
 
     @model_validator(mode="before")
     @classmethod

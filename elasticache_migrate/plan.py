@@ -8,6 +8,7 @@ variable of the worker, ``prefect:BLOCK`` for a Prefect Secret block), resolved 
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -33,6 +34,8 @@ __all__ = [
     "load_plan",
     "validate_plan",
     "replication_group_id_problem",
+    "network_source_problem",
+    "SG_ID",
 ]
 
 SECRET_REF_PATTERN = r"^(env|prefect):[A-Za-z0-9_./-]{1,128}$"
@@ -119,6 +122,29 @@ class Quiesce(_Model):
         description="The write pause expires by itself after this long, so a crashed run never leaves the "
         "source paused for ever. Must cover snapshot + upload + create + approval.",
     )
+    stop_containers: list[str] = Field(
+        default_factory=list,
+        description="Worker containers (Sidekiq/Celery/RQ workers, batch jobs, daemons) to stop before the pause, "
+        "so they leave the source, and to start again after the cutover (they read the new config) or after a "
+        "rollback (the old one). Only those running are stopped and later started. Docker engine: "
+        "cutover.docker_host, else source.docker_host, else the default.",
+    )
+    stop_timeout_seconds: int = Field(
+        30, ge=1, le=3600,
+        description="How long each worker container gets to finish its current job after SIGTERM (docker stop -t) "
+        "before it is killed.",
+    )
+
+    @field_validator("stop_containers")
+    @classmethod
+    def _container_names(cls, v: list[str]) -> list[str]:
+        names = [n.strip() for n in v]
+        if any(not n for n in names):
+            raise ValueError("quiesce.stop_containers: a container name is empty")
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"quiesce.stop_containers names {', '.join(dupes)} more than once")
+        return names
 
 
 class Staging(_Model):
@@ -159,14 +185,26 @@ class Target(_Model):
     replication_group_id: str = Field(..., description="1–40 chars: letters, digits, hyphens; starts with a letter.")
     description: str = Field("Migrated from self-hosted Redis", description="Replication group description.")
     engine: Literal["redis", "valkey"] = Field("redis", description="Engine of the new cluster.")
-    engine_version: str = Field("7.1", description="Engine version, e.g. 7.1 (redis) or 8.0 (valkey).")
+    engine_version: str = Field(
+        "7.1", description="Engine version, e.g. 7.1 (redis) or 8.1, 9.0 (valkey). Preflight checks it loads the "
+        "snapshot: Redis OSS 7.0/7.1 load RDB ≤ 10, Valkey 7.2–8.1 RDB ≤ 11, Valkey 9.0/9.1 also VALKEY080.")
     node_type: str = Field("cache.r7g.large", description="Node type; size it from the source's used_memory.")
     replicas: int = Field(1, ge=0, le=5, description="Read replicas per shard.")
     multi_az: bool = Field(False, description="Multi-AZ with automatic failover (needs replicas >= 1).")
     cluster_mode: bool = Field(False, description="Cluster mode enabled (needs db0 only, no CROSSSLOT apps).")
     shards: int = Field(1, ge=1, le=500, description="Shards (node groups) when cluster_mode is on.")
     subnet_group: str | None = Field(None, description="Cache subnet group name (VPC).")
-    security_group_ids: list[str] = Field(default_factory=list, description="VPC security group ids.")
+    security_group_ids: list[str] = Field(
+        default_factory=list, description="VPC security group ids (of the subnet group's VPC). Preflight blocks "
+        "unless their inbound rules admit target.port from every app_sources entry and from the worker.")
+    app_sources: list[str] = Field(
+        default_factory=list, description="Where the app connects from: CIDRs (10.0.1.0/24; an address alone is "
+        "/32) or security group ids (sg-…). Preflight checks target.security_group_ids admit target.port from each; "
+        "empty = only warned about.")
+    worker_source: str | None = Field(
+        None, description="Where this worker's connections to the new cluster come from (CIDR or sg-…), for the same "
+        "check (it must reach the cluster to verify it). Empty = the worker's own interface addresses, right when "
+        "it runs in the VPC without NAT; set the worker's security group when rules reference groups.")
     parameter_group: str | None = Field(None, description="Cache parameter group name; empty = engine default.")
     port: int = Field(6379, ge=1, le=65535, description="Port of the new cluster.")
     transit_encryption: bool = Field(False, description="Enable TLS in transit (clients must use rediss://).")
@@ -178,7 +216,8 @@ class Target(_Model):
     wait_delay_seconds: int = Field(30, ge=1, description="Seconds between status polls while creating.")
     wait_max_attempts: int = Field(120, ge=1, description="Polls before giving up (delay x attempts = 1 h).")
     rehearsal_binary: str | None = Field(
-        None, description="Rehearsal only: server binary to use (e.g. 'valkey-8.1'); empty = match the engine."
+        None, description="Rehearsal only: server binary to use (e.g. 'valkey-8.1'); empty = match the engine "
+        "(valkey 9.x → valkey-9.1). Preflight blocks when it cannot load the snapshot."
     )
     rehearsal_port: int = Field(0, ge=0, le=65535, description="Rehearsal only: local port (0 = any free port).")
     delete_on_rollback: bool = Field(
@@ -193,6 +232,22 @@ class Target(_Model):
             raise ValueError(problem)
         return v.lower()
 
+    @field_validator("app_sources")
+    @classmethod
+    def _app_sources(cls, v: list[str]) -> list[str]:
+        problems = [p for p in map(network_source_problem, v) if p]
+        if problems:
+            raise ValueError("target.app_sources: " + "; ".join(problems))
+        return v
+
+    @field_validator("worker_source")
+    @classmethod
+    def _worker_source(cls, v: str | None) -> str | None:
+        problem = network_source_problem(v) if v else None
+        if problem:
+            raise ValueError(f"target.worker_source: {problem}")
+        return v or None
+
     @model_validator(mode="after")
     def _consistent(self) -> Target:
         if self.auth_token_secret and not self.transit_encryption:
@@ -202,6 +257,21 @@ class Target(_Model):
         if self.shards > 1 and not self.cluster_mode:
             raise ValueError("target.shards > 1 needs target.cluster_mode: true")
         return self
+
+
+SG_ID = re.compile(r"^sg-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
+"""A security group id: ``sg-`` and 8 or 17 hex digits."""
+
+
+def network_source_problem(value: str) -> str | None:
+    """Why ``value`` is neither a CIDR (``10.0.1.0/24``, an address alone = /32) nor a security group id, or None."""
+    if value.startswith("sg-"):
+        return None if SG_ID.match(value) else f"{value!r} is not a security group id (sg- and 8 or 17 hex digits)"
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return f"{value!r} is neither a CIDR like 10.0.1.0/24 nor a security group id like sg-0123456789abcdef0"
+    return None
 
 
 def replication_group_id_problem(v: str) -> str | None:

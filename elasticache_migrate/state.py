@@ -22,6 +22,7 @@ __all__ = [
     "SyncSource",
     "RehearsalRecord",
     "CutoverRecord",
+    "StoppedWorkers",
     "MigrationResult",
     "version_tuple",
     "info_int",
@@ -216,3 +217,12 @@ class CutoverRecord:
     new: str
     previous_state: dict[str, Any] | None = None
     restarted: bool = False
+
+
+@dataclass(frozen=True)
+class StoppedWorkers:
+    """The worker containers (``quiesce.stop_containers``) this migration stopped because they were running, to
+    start again after the cutover or the rollback. Journaled as each one is stopped; never lists one the user had
+    stopped."""
+
+    names: tuple[str, ...] = ()

@@ -1,10 +1,11 @@
 """The runbook, as a Prefect flow: move a self-hosted Redis to ElastiCache (or rehearse it locally).
 
-    window-lock → preflight → quiesce → stage (sync-upload: SYNC into S3; or bgsave-wait → extract → upload; the
-      object is completed in S3 only after the RDB's structure walk and engine verdict) → grant → create
-      → wait-available → verify → [pause for approval] → switch-config → verify-cutover → finish
+    window-lock → preflight → [stop workers] → quiesce → stage (sync-upload: SYNC into S3; or bgsave-wait → extract
+      → upload; the object is completed in S3 only after the RDB's structure walk and engine verdict) → grant
+      → create → wait-available → verify → [pause for approval] → switch-config → verify-cutover → finish
+      → [start workers]
     any failure after quiesce, a rejection, a timeout or a cancellation (UI/API): config back, source unpaused,
-      notify. One window per source: a second run is refused at window-lock, changing nothing.
+      workers started, notify. One window per source: a second run is refused at window-lock, changing nothing.
 
 Read top to bottom; each step is one task in ``tasks/``.
 """
@@ -20,6 +21,7 @@ from prefect.states import Cancelled
 from elasticache_migrate import notify as notify_engine
 from elasticache_migrate.cutover.base import where as cutover_where
 from elasticache_migrate.cutover.switch import restore
+from elasticache_migrate.cutover.workers import start_workers as start_worker_containers
 from elasticache_migrate.errors import ApprovalRejected, MigrationError, PlanError, RunCancelled, WindowLocked
 from elasticache_migrate.journal import Journal
 from elasticache_migrate.log import Log
@@ -37,7 +39,7 @@ from tasks.create import create, delete_target
 from tasks.grant import grant
 from tasks.notify import notify, notify_flow_failure
 from tasks.preflight import preflight
-from tasks.quiesce import finish_source, quiesce, unquiesce
+from tasks.quiesce import finish_source, quiesce, start_workers, stop_workers, unquiesce
 from tasks.switch_config import restore_config, switch_config
 from tasks.verify import verify, verify_cutover
 from tasks.wait_available import wait_available
@@ -52,14 +54,15 @@ def roll_back_after_kill(flow: Any, flow_run: Any, state: Any) -> None:
 
     Under a worker it runs in the worker's process after the run's process is gone. It takes the source's window
     lock first, as this run: when another run holds the window, the journal is that run's to act on, not ours.
-    A no-op when nothing is paused (the run rolled back itself, or never quiesced).
+    A no-op when nothing is paused or stopped (the run rolled back itself, or never quiesced).
     """
     try:
         plan = validate_plan(dict(flow_run.parameters["plan"]))
     except (KeyError, TypeError, ValueError, PlanError):  # no plan (or not one): nothing of ours to undo
         return
-    if flow_run.parameters.get("plan_only") or Journal(plan.workdir).read().quiesce is None:
-        return
+    journal = Journal(plan.workdir).read()
+    if flow_run.parameters.get("plan_only") or (journal.quiesce is None and journal.workers is None):
+        return  # nothing paused or stopped: the run rolled back itself, or never got that far
     log = flow_run_logger(flow_run, flow)
     why = f"run {flow_run.name} ended {state.type.value} before it could roll back"
     try:
@@ -108,7 +111,13 @@ def _window(plan: MigrationPlan, lock: WindowLock, log: Log) -> MigrationResult:
     notify(plan, "started", f"{plan.source.kind} source → {plan.target.kind} {plan.target.replication_group_id}")
     preflight(plan)
 
-    quiesced = quiesce(plan)
+    # worker containers (quiesce.stop_containers) stop before the drain-wait, so they leave the source
+    try:
+        stop_workers(plan)
+        quiesced = quiesce(plan)
+    except BaseException:
+        start_workers(plan)  # the window never opened: the workers run again as they did
+        raise
     target = None
     watch = CancelWatch().start()  # cancelled from the UI/API from here on: the rollback below runs
     try:
@@ -146,7 +155,10 @@ def _window(plan: MigrationPlan, lock: WindowLock, log: Log) -> MigrationResult:
         raise
 
     watch.stop()
-    finished = finish_source(plan, quiesced)
+    try:
+        finished = finish_source(plan, quiesced)
+    finally:
+        start_workers(plan)  # a start reads the config again: the workers come up on the new endpoint
     notify(plan, "succeeded", f"app now on {endpoint.url()}; {report.keys_checked} keys verified; {finished}")
     log.info("migration %s done: %s", plan.migration_id, endpoint.url())
     return MigrationResult(
@@ -172,10 +184,16 @@ def _roll_back(plan: MigrationPlan, exc: BaseException, target: TargetHandle | N
         else:
             restore_config(plan)  # no-op unless a switch is recorded and not yet restored
     finally:
-        if direct:
-            unpause(plan, log=log)
-        else:
-            unquiesce(plan)
+        try:
+            if direct:
+                unpause(plan, log=log)
+            else:
+                unquiesce(plan)
+        finally:
+            if direct:
+                start_worker_containers(plan, log=log)
+            else:
+                start_workers(plan)  # the worker containers stopped for the window, on the old config
     if target is not None:
         if plan.target.delete_on_rollback and not target.adopted:
             (delete_target.fn if direct else delete_target)(plan, target)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from prefect import get_run_logger, task
 
+from elasticache_migrate.cutover.workers import start_workers as start_worker_containers
+from elasticache_migrate.cutover.workers import stop_workers as stop_worker_containers
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.source.quiesce import finish, pause, unpause
-from elasticache_migrate.state import QuiesceState
+from elasticache_migrate.state import QuiesceState, StoppedWorkers
 from tasks.retry import IO_RETRIES
 
-__all__ = ["quiesce", "unquiesce", "finish_source"]
+__all__ = ["quiesce", "unquiesce", "finish_source", "stop_workers", "start_workers"]
 
 
 @task(name="quiesce", **IO_RETRIES)
@@ -42,3 +44,32 @@ def unquiesce(plan: MigrationPlan, state: QuiesceState | None = None) -> None:
 def finish_source(plan: MigrationPlan, state: QuiesceState) -> str:
     """After a verified cutover: maintenance hook off; the old source keeps refusing writes, or is unpaused."""
     return finish(plan, state, log=get_run_logger())
+
+
+# --- worker containers (quiesce.stop_containers): stopped before the pause, started after the window -----------
+
+@task(name="stop-workers", **IO_RETRIES)
+def stop_workers(plan: MigrationPlan) -> StoppedWorkers:
+    """Stop the running worker containers of ``quiesce.stop_containers`` before the quiesce, so they leave the source.
+
+    Each is journaled before its stop; one the user had stopped is left alone. The engine is
+    :mod:`elasticache_migrate.cutover.workers`.
+
+    Returns:
+        The containers this migration stopped and has not started yet.
+
+    Raises:
+        QuiesceError: a container does not exist, or the Docker engine refused or could not be reached.
+    """
+    return stop_worker_containers(plan, log=get_run_logger())
+
+
+@task(name="start-workers", **IO_RETRIES)
+def start_workers(plan: MigrationPlan) -> tuple[str, ...]:
+    """Start the worker containers this migration stopped (from the journal): after the cutover they read the new
+    config, after a rollback the old one. A no-op when none was stopped; safe after a crash.
+
+    Raises:
+        CutoverError: naming each container that is missing or did not come back (the others are started).
+    """
+    return start_worker_containers(plan, log=get_run_logger())

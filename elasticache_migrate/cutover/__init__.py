@@ -4,7 +4,7 @@ Each backend is one module with one class (:mod:`.base` says what it must do): `
 ``secretsmanager`` (:mod:`.secretsmanager`), ``route53`` (:mod:`.route53`), ``dotenv`` (:mod:`.dotenv`),
 ``yaml`` (:mod:`.yamlfile`), ``webhook`` (:mod:`.webhook`). :func:`config_backend` picks the one the plan
 names and imports its module only then. The switch and the restore are in :mod:`.switch`; the app containers
-restarted after each are in :mod:`.restart`.
+restarted after each are in :mod:`.restart`; the worker containers stopped for the window are in :mod:`.workers`.
 """
 
 from __future__ import annotations

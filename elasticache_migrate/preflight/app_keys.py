@@ -11,7 +11,10 @@ from dataclasses import dataclass
 from elasticache_migrate.preflight.findings import Finding
 from elasticache_migrate.preflight.slots import as_bytes, hash_tag, key_slot
 
-__all__ = ["CHECK", "ANCHOR_KEYS", "BullQueue", "bull_queues", "classify_keys", "coverage_text", "app_findings"]
+__all__ = [
+    "CHECK", "ANCHOR_KEYS", "KEY_SHAPES", "BullQueue", "bull_queues", "classify_keys", "coverage_text",
+    "app_findings",
+]
 
 CHECK = "cluster-mode"
 
@@ -20,7 +23,24 @@ ANCHOR_KEYS: tuple[bytes, ...] = (
     b"unacked", b"unacked_index", b"_kombu.binding.celery", b"_kombu.binding.celery.pidbox",
     b"_kombu.binding.celeryev", b"resque:queues", b"resque:workers", b"resque:stat:processed",
 )
-"""Fixed key names the fingerprints rely on; probed with EXISTS so a bounded SCAN sample cannot miss them."""
+"""Fixed key names the fingerprints rely on (each matched by one of `KEY_SHAPES`)."""
+
+KEY_SHAPES: tuple[str, ...] = (
+    # Sidekiq, bare or under any redis-namespace ("myapp:queues", "myapp:queue:default", "myapp:stat:processed")
+    "*queues", "*queue:*", "*processes", "*schedule", "*retry", "*dead", "*stat:processed*", "*stat:failed*",
+    # Celery / kombu
+    "_kombu.*", "celery*", "unacked*", "chord-unlock-*",
+    # Resque
+    "resque:*",
+    # Bull / BullMQ under any prefix, hash-tagged or not: the queue's anchor keys "<prefix>:<queue>:<suffix>"
+    "bull:*", "*:id", "*:meta", "*:stalled-check", "*:events", "*:marker", "*:wait",
+)
+"""The key shapes the fingerprints know, as SCAN ``MATCH`` globs (only ``x*``, ``*x``, ``*x*``): every key
+`classify_keys` needs to recognise an app has one of them, wherever it sits in the keyspace. The live check tests
+each scanned key against them (:class:`~elasticache_migrate.preflight.cluster_safety.ShapeFilter`). The shapes are
+wide (any namespace or prefix); the regexes of `classify_keys` decide. Sidekiq's per-process keys
+("host:pid:nonce") have no shape of their own: the ``processes`` set names them, and they only lengthen the list
+of keys shown."""
 
 # Sidekiq (optionally under one redis-namespace segment). Strong markers are names only Sidekiq-like apps use.
 _SIDEKIQ_FIXED = re.compile(rb"^(?:(?P<ns>[^:{}]+):)?(?P<name>queues|schedule|retry|dead|processes)$")
@@ -156,17 +176,22 @@ def _sample(keys: list[bytes], n: int = 8) -> str:
     return shown + (f" (+{len(keys) - n:,} more)" if len(keys) > n else "")
 
 
-def coverage_text(scanned: int, dbsize: int | None, probed: int = 0) -> str:
-    """How much of db0 the fingerprints saw, for the findings: all of it, or a sample of how many keys."""
-    extra = f", plus {probed} well-known key name(s) probed with EXISTS" if probed else ""
-    if dbsize is None:
-        return f"{scanned:,} key(s) scanned{extra}"
-    if dbsize == 0:
-        return f"db0 is empty{extra}"
-    if scanned >= dbsize:
-        return f"all {dbsize:,} key(s) of db0 scanned{extra}"
-    return (f"a SCAN sample of {scanned:,} of {dbsize:,} keys in db0{extra}: apps whose keys fell outside the "
-            "sample are not seen")
+def coverage_text(keys_per_db: Mapping[int, int], capped: Iterable[str] = ()) -> str:
+    """How much of the keyspace the fingerprints saw, for the findings: the whole of it, shape by shape.
+
+    Args:
+        keys_per_db: The keys in each database scanned (``INFO keyspace`` / ``DBSIZE``).
+        capped: The shapes (`KEY_SHAPES`, with their namespace) that had too many keys to keep them all: the scan
+            went on to the end, only the list of such keys is partial (the app is found either way).
+    """
+    total = sum(keys_per_db.values())
+    dbs = ", ".join(f"db{db}: {n:,}" for db, n in sorted(keys_per_db.items())) or "db0: 0"
+    text = (f"scanned the whole keyspace of {total:,} key(s) ({dbs}) for {len(KEY_SHAPES)} known key shapes, any "
+            "namespace")
+    capped = list(capped)
+    if capped:
+        text += f"; keys of shape {', '.join(capped)} were too many to keep them all: the first ones were classified"
+    return text
 
 
 _KEEP_DISABLED = ("keep cluster mode disabled for this target (target.cluster_mode: false; a cluster-mode-disabled "

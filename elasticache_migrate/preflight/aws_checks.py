@@ -13,14 +13,19 @@ from elasticache_migrate.cutover.base import redact
 from elasticache_migrate.cutover.restart import check_containers
 from elasticache_migrate.errors import MigrationError
 from elasticache_migrate.plan import MigrationPlan
-from elasticache_migrate.preflight.facts import PreflightFacts
+from elasticache_migrate.preflight.facts import ExpectedRdb, PreflightFacts
 from elasticache_migrate.preflight.findings import Finding
+from elasticache_migrate.preflight.reachability import Source, parse_groups, reachability_findings, worker_addresses
+from elasticache_migrate.rdb.compat import server_refusal
 from elasticache_migrate.staging.grant import canonical_id, grant_route, partition_of
 from elasticache_migrate.targets.elasticache import describe_group, group_migration_id
 from elasticache_migrate.targets.rehearsal import rehearsal_binary_name
-from elasticache_migrate.testing.binaries import BinaryUnavailable, find_binary
+from elasticache_migrate.testing.binaries import KNOWN_BINARIES, BinaryUnavailable, find_binary
 
-__all__ = ["bucket_findings", "grant_findings", "target_findings", "cutover_findings", "AWS_FAILURES"]
+__all__ = [
+    "bucket_findings", "grant_findings", "target_findings", "cutover_findings", "rehearsal_binary_refusal",
+    "AWS_FAILURES",
+]
 
 AWS_FAILURES = (ClientError, BotoCoreError, ResponseParserError)
 """What an AWS call raises: AWS's answer (its error code says which, :func:`~elasticache_migrate.aws.error_code`),
@@ -99,7 +104,7 @@ def target_findings(plan: MigrationPlan, facts: PreflightFacts) -> list[Finding]
     """The target can be created: id free (or ours), network and engine version exist; rehearsal binary present."""
     t = plan.target
     if t.kind == "rehearsal":
-        return _rehearsal_findings(plan)
+        return _rehearsal_findings(plan, facts)
     ec = aws_client(plan, "elasticache")
     out: list[Finding] = []
     try:
@@ -118,39 +123,69 @@ def target_findings(plan: MigrationPlan, facts: PreflightFacts) -> list[Finding]
     else:
         out.append(Finding("target", "info", f"replication group id {t.replication_group_id} is free"))
     out.extend(_engine_version_offered(ec, plan))
+    vpc_id: str | None = None
     if t.subnet_group:
         try:
-            ec.describe_cache_subnet_groups(CacheSubnetGroupName=t.subnet_group)
-            out.append(Finding("network", "info", f"cache subnet group {t.subnet_group} exists"))
+            found = ec.describe_cache_subnet_groups(CacheSubnetGroupName=t.subnet_group)["CacheSubnetGroups"]
+            vpc_id = found[0].get("VpcId") if found else None
+            out.append(Finding("network", "info", f"cache subnet group {t.subnet_group} exists"
+                               + (f" in {vpc_id}" if vpc_id else "")))
         except AWS_FAILURES as exc:
             code = error_code(exc)
             sev = "block" if code in SUBNET_GROUP_MISSING else "warn"
             out.append(Finding("network", sev, f"cache subnet group {t.subnet_group}: {code}",
                                "create it (subnets of the app's VPC) or fix target.subnet_group"))
     if t.security_group_ids:
-        out.extend(_security_group_findings(plan))
+        out.extend(_security_group_findings(plan, vpc_id))
+    elif t.app_sources or t.worker_source:
+        out.append(Finding("network", "warn", "target.security_group_ids is empty: ElastiCache attaches the VPC's "
+                           "default security group, whose rules preflight does not check",
+                           "name the groups the cluster is to have in target.security_group_ids"))
     return out
 
 
-def _security_group_findings(plan: MigrationPlan) -> list[Finding]:
-    """target.security_group_ids exist in the region (DescribeSecurityGroups)."""
-    ids = plan.target.security_group_ids
+def _worker(plan: MigrationPlan) -> Source | None:
+    """This worker as a source: target.worker_source, else its own interface addresses (any of them will do)."""
+    if plan.target.worker_source:
+        return Source(plan.target.worker_source, "this worker")
+    mine = worker_addresses()
+    return Source(mine[0], "this worker", tuple(mine[1:])) if mine else None
+
+
+def _security_group_findings(plan: MigrationPlan, vpc_id: str | None) -> list[Finding]:
+    """target.security_group_ids exist in the region (DescribeSecurityGroups), sit in the subnet group's VPC, and
+    admit target.port from the app hosts and the worker (:mod:`~elasticache_migrate.preflight.reachability`)."""
+    t = plan.target
+    ids = t.security_group_ids
     try:
         ec2 = aws_client(plan, "ec2")
-        groups = ec2.describe_security_groups(GroupIds=ids)["SecurityGroups"]
+        groups = parse_groups(ec2.describe_security_groups(GroupIds=ids))
     except AWS_FAILURES as exc:
         code = error_code(exc)
         if code not in SECURITY_GROUP_MISSING:
             return [Finding("network", "warn", f"cannot check security groups: {code}",
                             "give the worker ec2:DescribeSecurityGroups")]
-        missing = list(ids)
-    else:
-        found = {g["GroupId"] for g in groups}
-        missing = [g for g in ids if g not in found]
+        groups = []
+    found = {g.group_id: g for g in groups}
+    missing = [g for g in ids if g not in found]
     if missing:
         return [Finding("network", "block", f"security group(s) {', '.join(missing)} do not exist in "
                         f"{plan.aws.region}", "fix target.security_group_ids")]
-    return [Finding("network", "info", f"security groups {', '.join(ids)} exist")]
+    out = [Finding("network", "info", f"security groups {', '.join(ids)} exist")]
+    sources = [Source(s, "the app") for s in t.app_sources]
+    worker = _worker(plan)
+    if worker is not None:
+        sources.append(worker)
+    else:
+        out.append(Finding("network", "warn", "cannot tell this worker's address (no IPv4 interface address)",
+                           "set target.worker_source to the worker's CIDR or security group"))
+    if not t.app_sources:
+        out.append(Finding("network", "warn", f"target.app_sources is empty: whether the app hosts may connect to "
+                           f"port {t.port} is not checked", "list the app hosts' CIDRs or security groups in "
+                           "target.app_sources"))
+    out.extend(reachability_findings([found[g] for g in ids], t.port, sources, vpc_id=vpc_id,
+                                     subnet_group=t.subnet_group))
+    return out
 
 
 def _engine_version_offered(ec: Any, plan: MigrationPlan) -> list[Finding]:
@@ -168,20 +203,52 @@ def _engine_version_offered(ec: Any, plan: MigrationPlan) -> list[Finding]:
                     f"(offered: {', '.join(sorted(set(versions))) or 'none'})", "choose an offered engine_version")]
 
 
-def _rehearsal_findings(plan: MigrationPlan) -> list[Finding]:
-    """The local server that stands in for the engine is available."""
+def _rehearsal_findings(plan: MigrationPlan, facts: PreflightFacts) -> list[Finding]:
+    """The local server that stands in for the engine is available, and loads the RDB the snapshot will be."""
     t = plan.target
     name = t.rehearsal_binary or rehearsal_binary_name(t.engine, t.engine_version)
     if not name:
         return [Finding("target", "block", f"no local server stands in for {t.engine} {t.engine_version}",
                         "set target.rehearsal_binary (python -m elasticache_migrate.testing.binaries list)")]
     try:
-        b = find_binary(name)
+        b = find_binary(name)  # runs `<binary> --version`: its real flavor and version
     except (BinaryUnavailable, OSError) as exc:
         return [Finding("target", "block", f"rehearsal server {name} unavailable: {exc}",
                         f"python -m elasticache_migrate.testing.binaries fetch {name}")]
+    expected = facts.expected_rdb
+    if expected is not None:
+        refusal = server_refusal(b.flavor, b.version, expected.magic, expected.version)
+        if refusal is not None:
+            return [rehearsal_binary_refusal(b.name, f"{b.flavor} {b.version}", expected, refusal,
+                                             chosen=bool(t.rehearsal_binary),
+                                             default=rehearsal_binary_name(t.engine, t.engine_version))]
+    loads = f", which loads {expected.label}" if expected is not None else ""
     return [Finding("target", "info", f"rehearsal target: {b.flavor} {b.version} ({b.name}) stands in for "
-                    f"{t.engine} {t.engine_version}")]
+                    f"{t.engine} {t.engine_version}{loads}")]
+
+
+def rehearsal_binary_refusal(name: str, server: str, expected: ExpectedRdb, refusal: str, *, chosen: bool,
+                             default: str | None) -> Finding:
+    """Block: the rehearsal binary ``name`` (``server``, e.g. "redis 6.2.14") would refuse the snapshot at create.
+
+    The remedy names a catalogue binary that loads it: the engine's own stand-in when that one does, else the
+    oldest that does (pure: the catalogue's series, `server_refusal`'s rules).
+    """
+    fits = [n for n in KNOWN_BINARIES if _series_loads(n, expected)]
+    pick = default if default in fits else (fits[0] if fits else None)
+    field = "target.rehearsal_binary" + (f" ({name})" if chosen else f" (empty: {name} stands in for the engine)")
+    todo = (f"set target.rehearsal_binary: {pick} (a {pick.replace('-', ' ')} server loads {expected.label})"
+            + (", or leave it empty: the engine's own stand-in loads it" if chosen and pick == default else "")
+            if pick else f"no rehearsal binary loads {expected.label}: snapshot through a server that writes RDB ≤ 11")
+    return Finding("target", "block", f"the rehearsal server {name} ({server}) cannot load {expected.label} "
+                   f"({expected.why}): the rehearsal would stop at create with \"{refusal}\" — set by {field}",
+                   todo)
+
+
+def _series_loads(name: str, expected: ExpectedRdb) -> bool:
+    """Whether catalogue binary ``name`` ("redis-6.2") loads ``expected``, judged by its series (x.y.0)."""
+    flavor, _, series = name.partition("-")
+    return server_refusal(flavor, f"{series}.0", expected.magic, expected.version) is None
 
 
 def cutover_findings(plan: MigrationPlan, facts: PreflightFacts) -> list[Finding]:

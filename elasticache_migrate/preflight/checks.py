@@ -2,9 +2,11 @@
 
 Checks, in order: the source (reachable, version, role, persistence, clients), whether it can serve the
 sync transfer (version, the user's SYNC permission, diskless settings), the container, the source's current RDB
-(engine compatibility from the file header, CRC-64, structure, modules, databases), cluster-mode hazards,
-sizing, the bucket, the grant route, the target, the app's config. Each hands what it learned to the later
-ones through :class:`~elasticache_migrate.preflight.facts.PreflightFacts`.
+(CRC-64, structure, modules, databases), the engine verdict (the stricter of that dump's header and the RDB
+version the running server writes), cluster-mode hazards (over the whole keyspace), sizing, the bucket, the grant
+route, the target (a rehearsal binary is checked like an engine; the security groups must admit the app hosts and
+the worker), the app's config, the worker containers to stop for the window. Each hands what it learned to the
+later ones through :class:`~elasticache_migrate.preflight.facts.PreflightFacts`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from elasticache_migrate.preflight.source_checks import (
     sync_findings,
     version_engine_findings,
 )
+from elasticache_migrate.preflight.workers import worker_findings
 
 __all__ = ["Check", "CHECKS", "run_checks", "container_findings"]
 
@@ -69,6 +72,7 @@ def _existing_rdb(plan: MigrationPlan, facts: PreflightFacts) -> list[Finding]:
 CHECKS: list[Check] = [
     source_findings, sync_findings, container_findings, _existing_rdb, version_engine_findings,
     cluster_findings, sizing_findings, bucket_findings, grant_findings, target_findings, cutover_findings,
+    worker_findings,
 ]
 
 

@@ -18,9 +18,12 @@ from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.preflight.facts import PreflightFacts
 from elasticache_migrate.preflight.findings import Finding
 from elasticache_migrate.rdb import RdbFormatError, RdbHeader, RdbSummary, scan_rdb
-from elasticache_migrate.rdb.compat import VALKEY_MAGIC_VERSION, elasticache_loads, lowest_engine_loading
+from elasticache_migrate.rdb.compat import elasticache_loads, lowest_engine_loading
 
-__all__ = ["header_label", "engine_findings", "rdb_findings", "inspect_file", "existing_rdb_findings", "file_absent"]
+__all__ = [
+    "header_label", "engine_findings", "engine_remedy", "rdb_findings", "inspect_file", "existing_rdb_findings",
+    "file_absent",
+]
 
 # Why the current dump could not be read: the sources map Docker/file/Redis failures to ExtractError/SourceError;
 # what they let through is a socket, Redis or Docker error of its own.
@@ -36,17 +39,19 @@ def header_label(h: RdbHeader) -> str:
 def engine_findings(header: RdbHeader, engine: str, engine_version: str, origin: str) -> list[Finding]:
     """Whether ElastiCache ``engine`` ``engine_version`` can be seeded from an RDB with this header."""
     label = header_label(header)
-    if header.magic == "VALKEY" or header.version >= VALKEY_MAGIC_VERSION:
-        return [Finding("engine", "block", f"{origin} is {label} (Valkey 9 format): no ElastiCache engine loads it",
-                        "snapshot the data with a server that writes RDB ≤ 11 (e.g. replicate into Valkey 8.1 and "
-                        "BGSAVE there), then seed from that file")]
     if elasticache_loads(engine, engine_version, header.magic, header.version):
         return [Finding("engine", "info", f"{engine} {engine_version} loads {label} ({origin})")]
-    low = lowest_engine_loading(header.version)
-    todo = (f"choose target.engine {low[0]} with engine_version {low[1]} or newer" if low else
-            f"nothing on ElastiCache loads RDB {header.version}: snapshot through an older server (RDB ≤ 11)")
     return [Finding("engine", "block", f"{engine} {engine_version} cannot load {label} ({origin}): it would end "
-                    "in restore-failed", todo)]
+                    "in restore-failed", engine_remedy(header.version))]
+
+
+def engine_remedy(rdb_version: int) -> str:
+    """What to choose instead when the target's engine cannot load ``rdb_version`` (as its writer writes it)."""
+    low = lowest_engine_loading(rdb_version)
+    if low:
+        return f"choose target.engine {low[0]} with engine_version {low[1]} or newer"
+    return (f"nothing on ElastiCache loads RDB {rdb_version}: snapshot the data through a server that writes RDB ≤ 11 "
+            "(e.g. replicate into Valkey 8.1 and BGSAVE there), then seed from that file")
 
 
 def rdb_findings(summary: RdbSummary, plan: MigrationPlan, origin: str) -> list[Finding]:
@@ -133,5 +138,7 @@ def existing_rdb_findings(plan: MigrationPlan, facts: PreflightFacts) -> list[Fi
     finally:
         os.unlink(tmp)
     if summary is not None:
-        facts.rdb_summary = summary
+        facts.rdb_summary, facts.rdb_origin = summary, origin
+        if facts.server is not None:  # the engine verdict weighs the dump against the running server (see below)
+            findings = [f for f in findings if f.check != "engine"]
     return findings

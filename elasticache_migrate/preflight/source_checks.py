@@ -9,10 +9,10 @@ import redis
 from elasticache_migrate.errors import MigrationError
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.preflight.cluster_safety import cluster_mode_findings
+from elasticache_migrate.preflight.engine_verdict import engine_verdict, expected_rdb
 from elasticache_migrate.preflight.facts import PreflightFacts
 from elasticache_migrate.preflight.findings import Finding
 from elasticache_migrate.preflight.sizing import size_findings, used_memory_from, used_memory_from_rdb_aux
-from elasticache_migrate.rdb.compat import engine_loads, lowest_engine_loading, rdb_version_written_by
 from elasticache_migrate.source.config import config_get
 from elasticache_migrate.source.connection import server_info, source_client
 from elasticache_migrate.source.quiesce import blocking_clients, pause_mode
@@ -147,25 +147,16 @@ def _client_findings(plan: MigrationPlan, r: redis.Redis) -> list[Finding]:
 
 
 def version_engine_findings(plan: MigrationPlan, facts: PreflightFacts) -> list[Finding]:
-    """Engine compatibility from the source's version, when there is no RDB file to read yet."""
-    if facts.rdb_summary is not None or facts.server is None:
-        return []
-    flavor, v = facts.server.flavor, facts.server.dotted
-    rdb = rdb_version_written_by(flavor, v)
-    t = plan.target
-    if rdb is None:
-        return [Finding("engine", "warn", f"unknown RDB version for {flavor} {v}",
+    """The engine verdict by the stricter of the dump on disk and what the running server writes (see
+    :mod:`~elasticache_migrate.preflight.engine_verdict`); it hands that RDB on to the rehearsal-binary check."""
+    expected = expected_rdb(facts.server, facts.rdb_summary, facts.rdb_origin or "the dump on disk")
+    facts.expected_rdb = expected
+    if facts.server is None:
+        return []  # the dump's own engine finding stands (the current-RDB check gave it)
+    if expected is None:
+        return [Finding("engine", "warn", f"unknown RDB version for {facts.server}",
                         "the snapshot's header is checked before upload")]
-    if rdb >= 80:
-        return [Finding("engine", "block", f"{flavor} {v} writes VALKEY080: no ElastiCache engine "
-                        "loads it", "snapshot through a server that writes RDB ≤ 11")]
-    if engine_loads(t.engine, t.engine_version, rdb):
-        return [Finding("engine", "info", f"{t.engine} {t.engine_version} loads RDB {rdb} (what {v} writes)")]
-    low = lowest_engine_loading(rdb)
-    todo = (f"choose target.engine {low[0]} with engine_version {low[1]} or newer" if low
-            else "no ElastiCache engine loads this RDB version")
-    return [Finding("engine", "block", f"{t.engine} {t.engine_version} cannot load RDB {rdb} written by "
-                    f"{flavor} {v}", todo)]
+    return [engine_verdict(expected, plan.target.engine, plan.target.engine_version)]
 
 
 def cluster_findings(plan: MigrationPlan, facts: PreflightFacts) -> list[Finding]:

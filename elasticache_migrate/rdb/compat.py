@@ -4,6 +4,9 @@ Sources: Redis' ``src/rdb.h`` history (RDB_VERSION per release) and Valkey's; th
 inferred from the engine each version is built on (AWS publishes no matrix): a loader refuses any RDB
 newer than its own (``Can't handle RDB format version N``) and loads every older one.
 
+ElastiCache for Valkey 9.0 and 9.1 load ``VALKEY080`` (what Valkey 9 writes) and, like every Valkey, ``REDIS``
+versions up to 11; nothing on ElastiCache loads ``REDIS`` 12-79 (Redis >= 7.4).
+
 `server_loads` / `server_refusal` are the verdict for a real server, checked against the servers themselves
 (tests/functional/test_rdb_corpus.py loads dumps written by Redis 3.0.5 … Valkey 9.1.2 into each of them):
 
@@ -25,6 +28,7 @@ from elasticache_migrate.state import version_tuple
 __all__ = [
     "VALKEY_MAGIC_VERSION",
     "FOREIGN_RDB_VERSIONS",
+    "magic_of",
     "rdb_version_written_by",
     "max_rdb_loaded_by_engine",
     "engine_loads",
@@ -47,7 +51,7 @@ _WRITES: dict[str, list[tuple[tuple[int, int], int]]] = {
 # ElastiCache engine lines and the newest RDB each loads.
 _ELASTICACHE_LOADS: dict[str, list[tuple[tuple[int, int], int]]] = {
     "redis": [((4, 0), 8), ((5, 0), 9), ((7, 0), 10)],
-    "valkey": [((7, 2), 11)],
+    "valkey": [((7, 2), 11), ((9, 0), VALKEY_MAGIC_VERSION)],
 }
 
 
@@ -78,18 +82,25 @@ def max_rdb_loaded_by_engine(engine: str, engine_version: str) -> int | None:
     return _lookup(_ELASTICACHE_LOADS.get(engine, []), parse_version(engine_version))
 
 
+def magic_of(rdb_version: int) -> str:
+    """The magic a server writing ``rdb_version`` puts in front: ``VALKEY`` from 80 (Valkey 9), ``REDIS`` below."""
+    return "VALKEY" if rdb_version >= VALKEY_MAGIC_VERSION else "REDIS"
+
+
 def engine_loads(engine: str, engine_version: str, rdb_version: int) -> bool:
-    """Whether that ElastiCache engine can be seeded from an RDB of ``rdb_version``."""
-    top = max_rdb_loaded_by_engine(engine, engine_version)
-    return top is not None and rdb_version <= top
+    """Whether that ElastiCache engine can be seeded from an RDB of ``rdb_version`` as its writer writes it
+    (80 and up with the ``VALKEY`` magic, see `magic_of`)."""
+    return elasticache_loads(engine, engine_version, magic_of(rdb_version), rdb_version)
 
 
 def lowest_engine_loading(rdb_version: int) -> tuple[str, str] | None:
-    """The lowest ElastiCache (engine, version line) that loads ``rdb_version``, or None if none does."""
+    """The lowest ElastiCache (engine, version line) that loads ``rdb_version`` (as `engine_loads` reads it), or
+    None if none does."""
     for engine in ("redis", "valkey"):
-        for first, top in _ELASTICACHE_LOADS[engine]:
-            if rdb_version <= top:
-                return engine, f"{first[0]}.{first[1]}"
+        for first, _top in _ELASTICACHE_LOADS[engine]:
+            line = f"{first[0]}.{first[1]}"
+            if engine_loads(engine, line, rdb_version):
+                return engine, line
     return None
 
 
@@ -145,12 +156,17 @@ def server_loads(flavor: str, version: str, magic: str, rdb_version: int) -> boo
 def elasticache_loads(engine: str, engine_version: str, magic: str, rdb_version: int) -> bool:
     """Whether ElastiCache ``engine`` ``engine_version`` can be seeded from an RDB with this header.
 
-    ``REDIS`` headers follow `engine_loads` (the newest version each engine line loads); a ``VALKEY`` header
-    (Valkey 9) loads on no ElastiCache engine, whatever its version.
+    An engine line loads every version up to the newest it knows (`max_rdb_loaded_by_engine`); a ``VALKEY``
+    header (Valkey 9) loads only on ElastiCache for Valkey >= 9.0; Valkey refuses the ``REDIS`` versions of Redis
+    >= 7.4 (12-79) and any ``REDIS`` >= 80, as the real server does (`server_refusal`).
 
     Raises:
         ValueError: Not a header any server writes (see `server_refusal`).
     """
-    if _check_header(magic, rdb_version) == "VALKEY":
+    magic = _check_header(magic, rdb_version)
+    top = max_rdb_loaded_by_engine(engine, engine_version)
+    if top is None or rdb_version > top:
         return False
-    return engine_loads(engine, engine_version, rdb_version)
+    if magic == "VALKEY":
+        return engine == "valkey"
+    return not (engine == "valkey" and rdb_version >= FOREIGN_RDB_VERSIONS.start)

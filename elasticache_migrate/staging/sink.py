@@ -29,7 +29,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from elasticache_migrate.aws import aws_client, aws_errors
-from elasticache_migrate.errors import ExtractError, TransferError
+from elasticache_migrate.errors import ExtractError, MigrationError, TransferError
 from elasticache_migrate.log import Log, logger
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.rdb import RdbHeader
@@ -168,9 +168,9 @@ class MultipartUpload:
                                 retryable=True)
         return staged_object(self.bucket, self.key, found, ex, uploaded=True)
 
-    def abort(self) -> None:
+    def abort(self, cause: BaseException | None = None) -> None:
         """Stop sending parts and abort the upload (no part may land after it); S3 lifecycle rules clean up if the
-        abort itself fails."""
+        abort itself fails — then ``cause``, the failure that made us abort, says that its parts are left in S3."""
         self._pool.shutdown(wait=True, cancel_futures=True)
         if self.upload_id is not None:
             try:
@@ -178,6 +178,11 @@ class MultipartUpload:
                 self.upload_id = None
             except (ClientError, BotoCoreError) as exc:  # the original error matters more
                 self.log.warning("could not abort multipart upload %s of %s: %s", self.upload_id, self.uri, exc)
+                if isinstance(cause, MigrationError):
+                    cause.message += (f" (correction: aborting multipart upload {self.upload_id} of {self.uri} "
+                                      f"failed, {type(exc).__name__}: its {self.sent} part(s) stay in S3, unseen, "
+                                      "until a lifecycle rule or `aws s3api abort-multipart-upload --bucket "
+                                      f"{self.bucket} --key {self.key} --upload-id {self.upload_id}` removes them)")
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -234,9 +239,9 @@ def stage(chunks: Iterable[Chunk], origin: str, copy: Path, *, upload: Multipart
         if verdict is not None:
             verdict(ex)  # the structure walk on the complete copy, while the last parts are in flight
         staged = upload.complete(ex) if upload is not None else None
-    except BaseException:
+    except BaseException as exc:
         if upload is not None:
-            upload.abort()
+            upload.abort(exc)
         target.unlink(missing_ok=True)
         if renamed:
             copy.unlink(missing_ok=True)
@@ -317,8 +322,8 @@ def upload_copy(plan: MigrationPlan, ex: Extracted, log: Log = logger, *, step: 
                 for start in range(0, ex.size, upload.parts.size):
                     upload.send(FileWindow(fd, start, min(upload.parts.size, ex.size - start)))
                 staged = upload.complete(ex)
-            except BaseException:
-                upload.abort()
+            except BaseException as exc:
+                upload.abort(exc)
                 raise
             finally:
                 upload.close()

@@ -35,7 +35,9 @@ def rehearsal_binary_name(engine: str, engine_version: str) -> str | None:
     """The local server that loads what that ElastiCache engine loads (same newest RDB version)."""
     major, minor = parse_version(engine_version)
     if engine == "valkey":
-        return "valkey-8.1" if (7, 2) <= (major, minor) < (9, 0) else None
+        if (major, minor) >= (9, 0):
+            return "valkey-9.1"  # Valkey 9.0 and 9.1 both load VALKEY080 and REDIS <= 11
+        return "valkey-8.1" if (7, 2) <= (major, minor) else None
     if major == 7:
         return "redis-7.0"
     if major == 6:
@@ -116,10 +118,15 @@ class RehearsalTarget:
         try:
             server.start(timeout=600)
         except (ServerStartError, OSError) as exc:  # the server's own words are the message
+            chosen = plan.target.rehearsal_binary
             raise ProvisioningError(
-                f"the rehearsal {binary.flavor} {binary.version} could not load the RDB: {exc}",
-                remedy="ElastiCache would fail the same way (restore-failed): pick an engine version that loads "
-                "this RDB version", step="create") from exc
+                f"the rehearsal {binary.flavor} {binary.version} ({binary.name}"
+                + (", set by target.rehearsal_binary" if chosen else f", the stand-in for {plan.target.engine} "
+                   f"{plan.target.engine_version}") + f") could not load the RDB: {exc}",
+                remedy=("target.rehearsal_binary names a server older than the RDB: choose one that loads it "
+                        "(python -m elasticache_migrate.testing.binaries list), or leave it empty to match the engine"
+                        if chosen else "ElastiCache would fail the same way (restore-failed): pick an engine version "
+                        "that loads this RDB version"), step="create") from exc
         assert server.pid is not None
         record = RehearsalRecord(pid=server.pid, port=server.port, binary=binary.name, version=binary.version,
                                  workdir=str(home), seeded_from=obj.sha256)

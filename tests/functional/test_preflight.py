@@ -22,6 +22,7 @@ from elasticache_migrate.source.connection import redis_client
 from elasticache_migrate.testing.localredis import LocalRedisServer
 from elasticache_migrate.testing.ports import free_port
 from tests.conftest import REGION, make_plan
+from tests.support.network import Network, make_network
 from tests.support.outcomes import finding as _find
 from tests.unit.rdb.rdb_writer import module2_value, rdb, s
 
@@ -183,24 +184,28 @@ def test_group_of_another_migration_is_refused(tmp_path: Path, moto_endpoint: st
     assert "someone-else" in f.seen
 
 
-@pytest.mark.parametrize("offered,severity", [(["7.0.7", "7.1.0"], "info"), (["6.2.6", "7.0.7"], "block")])
+@pytest.mark.parametrize("engine,version,offered,severity", [
+    ("redis", "7.1", ["7.0.7", "7.1.0"], "info"), ("redis", "7.1", ["6.2.6", "7.0.7"], "block"),
+    ("valkey", "9.0", ["7.2.6", "8.0.1", "8.1.0", "9.0.0"], "info"), ("valkey", "9.1", ["8.1.0", "9.0.0"], "block"),
+])
 def test_engine_version_offered(tmp_path: Path, moto_endpoint: str, bucket: str, source: Any,
-                                monkeypatch: pytest.MonkeyPatch, offered: list[str], severity: str) -> None:
+                                engine: str, version: str, offered: list[str], severity: str) -> None:
     """describe_cache_engine_versions through botocore's Stubber (moto lacks it; the Stubber checks the request)."""
     from elasticache_migrate.preflight import aws_checks
 
     client = boto3.client("elasticache", region_name=REGION)
     stub = Stubber(client)
     stub.add_response("describe_cache_engine_versions",
-                      {"CacheEngineVersions": [{"Engine": "redis", "EngineVersion": v} for v in offered]},
-                      {"Engine": "redis"})
+                      {"CacheEngineVersions": [{"Engine": engine, "EngineVersion": v} for v in offered]},
+                      {"Engine": engine})
     stub.activate()
     plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=source.port,
-                     target={"kind": "elasticache", "replication_group_id": "free-id", "engine_version": "7.1"})
+                     target={"kind": "elasticache", "replication_group_id": "free-id", "engine": engine,
+                             "engine_version": version})
     findings = aws_checks._engine_version_offered(client, plan)
     assert findings[0].severity == severity
     if severity == "block":
-        assert "6.2.6, 7.0.7" in findings[0].seen
+        assert ", ".join(offered) in findings[0].seen
     stub.assert_no_pending_responses()
 
 
@@ -226,3 +231,57 @@ def test_a_missing_config_key_blocks_unless_the_plan_creates_it(tmp_path: Path, 
         if severity == "block":
             assert "create_if_missing" in f.todo
     assert ssm.get_parameters(Names=[name + "_typo"])["InvalidParameters"] == [name + "_typo"]  # nothing created
+
+
+# --- reachability (issue 11, item 12): the target's security groups, read from moto's EC2 -------------------------
+
+
+def _network_plan(tmp_path: Path, moto_endpoint: str, bucket: str, source: Any, net: Network, **target: Any) -> Any:
+    return make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=source.port,
+                     target={"kind": "elasticache", "replication_group_id": f"g{free_port()}",
+                             "subnet_group": net.subnet_group, **target})
+
+
+def _network(findings: list[Any]) -> list[Any]:
+    return [f for f in findings if f.check == "network"]
+
+
+def test_security_groups_that_admit_the_app_and_the_worker_pass(tmp_path: Path, moto_endpoint: str, bucket: str,
+                                                                 source: Any) -> None:
+    net = make_network(moto_endpoint, REGION)
+    plan = _network_plan(tmp_path, moto_endpoint, bucket, source, net, security_group_ids=[net.redis_group],
+                         app_sources=["10.0.1.0/24", "10.0.2.17"], worker_source=net.worker_group)
+    found = _network(run_checks(plan))
+    assert [f.severity for f in found] == ["info"] * 5, found
+    assert f"cache subnet group {net.subnet_group} exists in {net.vpc_id}" in found[0].seen
+    assert found[2].seen == (f"the app (10.0.1.0/24) may connect to port 6379: {net.redis_group} admits it "
+                             "(tcp 6379-6379)")
+    assert found[4].seen.startswith(f"this worker ({net.worker_group}) may connect to port 6379")
+
+
+def test_a_group_without_a_rule_for_the_app_blocks_with_the_rule_to_add(tmp_path: Path, moto_endpoint: str,
+                                                                         bucket: str, source: Any) -> None:
+    net = make_network(moto_endpoint, REGION)
+    plan = _network_plan(tmp_path, moto_endpoint, bucket, source, net, security_group_ids=[net.closed_group],
+                         app_sources=["10.0.1.0/24"], worker_source="10.0.2.5/32")
+    blocks = [f for f in _network(run_checks(plan)) if f.severity == "block"]
+    assert [f.todo for f in blocks] == [
+        f"aws ec2 authorize-security-group-ingress --group-id {net.closed_group} --protocol tcp --port 6379 "
+        "--cidr 10.0.1.0/24",
+        f"aws ec2 authorize-security-group-ingress --group-id {net.closed_group} --protocol tcp --port 6379 "
+        "--cidr 10.0.2.5/32"]
+    assert "the app could not reach the new cluster" in blocks[0].seen
+    # the rule the remedy names, added for real, lets both through
+    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=moto_endpoint)
+    for cidr in ("10.0.1.0/24", "10.0.2.5/32"):
+        ec2.authorize_security_group_ingress(GroupId=net.closed_group, IpProtocol="tcp", FromPort=6379, ToPort=6379,
+                                             CidrIp=cidr)
+    assert not [f for f in _network(run_checks(plan)) if f.severity == "block"]
+
+
+def test_a_group_of_another_vpc_blocks(tmp_path: Path, moto_endpoint: str, bucket: str, source: Any) -> None:
+    net = make_network(moto_endpoint, REGION)
+    plan = _network_plan(tmp_path, moto_endpoint, bucket, source, net, security_group_ids=[net.other_vpc_group],
+                         app_sources=["10.0.1.0/24"], worker_source="10.0.2.5/32")
+    f = _find(run_checks(plan), "network", "block", f"security group {net.other_vpc_group} is in ")
+    assert f"the cache subnet group {net.subnet_group} is in {net.vpc_id}" in f.seen

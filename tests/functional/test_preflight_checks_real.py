@@ -163,7 +163,7 @@ def test_sidekiq_blocks_cluster_mode(start: Start) -> None:
     for key in ("queues", "queue:default", "schedule", "processes"):
         assert key in sk.seen
     assert "Sidekiq does not support Redis Cluster" in sk.seen and "CROSSSLOT" in sk.seen
-    assert f"all {r.dbsize():,} key(s) of db0 scanned" in sk.seen
+    assert f"scanned the whole keyspace of {r.dbsize():,} key(s) (db0: {r.dbsize():,})" in sk.seen
     assert "keep cluster mode disabled" in sk.todo
     assert len(by_severity(findings, "block")) == 1, findings
     # Sidekiq's MULTI pushes are visible in commandstats as well
@@ -173,16 +173,45 @@ def test_sidekiq_blocks_cluster_mode(start: Start) -> None:
     one(findings, "info", f"all {r.dbsize():,} key(s) are in db0")
 
 
-def test_sidekiq_found_beyond_a_small_sample(start: Start) -> None:
+def write_namespaced_sidekiq(r: redis.Redis, ns: str) -> None:
+    """What Sidekiq writes under redis-namespace ``ns`` (``myapp:queues``, ``myapp:queue:default``, …)."""
+    with r.pipeline(transaction=True) as pipe:
+        pipe.sadd(f"{ns}:queues", "default")
+        pipe.lpush(f"{ns}:queue:default", json.dumps({"class": "MailerJob", "args": [1], "jid": "d" * 24}))
+        pipe.execute()
+    r.sadd(f"{ns}:processes", "web-2:77:0a1b2c3d4e5f")
+    r.incrby(f"{ns}:stat:processed", 3)
+
+
+def test_namespaced_sidekiq_and_custom_prefix_bull_among_60000_keys(start: Start) -> None:
+    """Issue 11, item 10: a sample of 10,000 keys missed both; the shapes are matched over the whole keyspace."""
     r = start("redis-7.0").client()
-    fill_plain(r, 4000)
-    write_sidekiq(r, jobs=2)
+    pipe = r.pipeline(transaction=False)
+    for i in range(60_000):
+        pipe.set(f"cache:page:{i}", "x")
+        if i % 5000 == 4999:
+            pipe.execute()
+    pipe.execute()
+    write_namespaced_sidekiq(r, "myapp")
+    add_bull_jobs(r, "jobs:email", n=2)      # BullMQ with prefix "jobs": jobs:email:id, :meta, :events, :wait …
     total = r.dbsize()
-    findings = cluster_mode_findings(r, sample=200)
+    findings = cluster_mode_findings(r)
     sk = one(findings, "block", "Sidekiq keys: ")
-    assert f"a SCAN sample of 200 of {total:,} keys in db0" in sk.seen
-    assert "well-known key name(s) probed with EXISTS" in sk.seen
-    assert "queues" in sk.seen and "processes" in sk.seen
+    assert "myapp:queues" in sk.seen and "myapp:queue:default" in sk.seen
+    assert f"scanned the whole keyspace of {total:,} key(s) (db0: {total:,}) for" in sk.seen
+    bull = one(findings, "block", "Bull/BullMQ queue(s) without a hash tag: jobs:email ")
+    assert "jobs:email:id" in bull.seen
+
+
+def test_apps_outside_db0_are_found_too(start: Start) -> None:
+    srv = start("redis-7.0")
+    r = srv.client()
+    fill_plain(r, 50)
+    write_namespaced_sidekiq(srv.client(db=3), "jobs")
+    findings = cluster_mode_findings(r)
+    sk = one(findings, "block", "Sidekiq keys: ")
+    assert "jobs:queues" in sk.seen and f"(db0: {r.dbsize():,}, db3: 4)" in sk.seen
+    assert int(r.execute_command("CLIENT", "INFO").split(b"db=")[1].split(b" ")[0]) == 0  # the pool stays on db0
 
 
 def test_celery_kombu_blocks_cluster_mode(start: Start) -> None:
@@ -282,7 +311,8 @@ def test_redis_32_db2_and_multikey_commands(start: Start) -> None:
         assert shown in cmds.seen
     assert "EXEC counted more often than MULTI" in cmds.seen  # 3.2.6 books INCR/SET inside MULTI under EXEC
     assert "BLPOP" in cmds.seen  # says what cannot be counted
-    one(findings, "info", "no Sidekiq, Celery/kombu, Resque or Bull/BullMQ keys found (db0 is empty)")
+    one(findings, "info", f"no Sidekiq, Celery/kombu, Resque or Bull/BullMQ keys found (scanned the whole keyspace of "
+                          f"{db2:,} key(s) (db2: {db2:,})")  # every db holding keys is scanned
 
 
 def test_redis_32_counts_commands_inside_multi_as_exec(start: Start) -> None:
@@ -309,7 +339,8 @@ def test_clean_server_does_not_block(start: Start, name: str) -> None:
     findings = cluster_mode_findings(r)
     assert by_severity(findings, "block") == [] and by_severity(findings, "warn") == [], findings
     one(findings, "info", f"all {r.dbsize():,} key(s) are in db0")
-    one(findings, "info", f"no Sidekiq, Celery/kombu, Resque or Bull/BullMQ keys found (all {r.dbsize():,} key(s)")
+    one(findings, "info", f"no Sidekiq, Celery/kombu, Resque or Bull/BullMQ keys found (scanned the whole keyspace of "
+                          f"{r.dbsize():,} key(s)")
     one(findings, "info", "no SELECT, transaction, script or multi-key command counted since the server started")
 
 

@@ -15,6 +15,7 @@ import pytest
 from elasticache_migrate.errors import ExtractError, PreflightError
 from elasticache_migrate.staging.parts import MiB
 from elasticache_migrate.staging.sink import stream_upload, upload_copy, write_checked
+from elasticache_migrate.staging.verdict import verdict_for
 from elasticache_migrate.state import Extracted
 from tests.conftest import make_plan
 
@@ -102,3 +103,36 @@ def test_a_refused_verdict_leaves_nothing_in_s3(tmp_path: Path, moto_endpoint: s
         upload_copy(plan, ex, logging.getLogger("t"), verdict=refuse)
     assert seen == [ex.size, ex.size] and not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
     assert s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0 and (tmp_path / "copy.rdb").exists()
+
+
+def test_a_refused_snapshot_says_what_s3_holds(tmp_path: Path, moto_endpoint: str, bucket: str, s3: Any,
+                                               source: Any) -> None:
+    """Issue 11, item 7: the error must not say "nothing" when an earlier run's object is under the key, and says
+    so when the multipart upload could not be aborted."""
+    rdb = _big_rdb(source, 9)   # RDB 10, two 8 MiB parts: a multipart upload is started
+    plan = make_plan(tmp_path=tmp_path, moto_endpoint=moto_endpoint, bucket=bucket, source_port=source.port,
+                     target={"engine_version": "6.2"})         # cannot load RDB 10: the real verdict refuses
+    with pytest.raises(PreflightError) as err:
+        stream_upload(plan, _chunks(rdb), rdb.stat().st_size, tmp_path / "copy.rdb", "host:test",
+                      logging.getLogger("t"), verdict=verdict_for(plan, step="extract-upload"))
+    assert "none of this snapshot is in S3 (its multipart upload, if started, is aborted); nothing is stored " \
+           f"under s3://{bucket}/{plan.object_key}" in str(err.value)
+    assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
+
+    s3.put_object(Bucket=bucket, Key=plan.object_key, Body=b"an earlier run's RDB")
+    with pytest.raises(PreflightError) as err:
+        stream_upload(plan, _chunks(rdb), rdb.stat().st_size, tmp_path / "copy.rdb", "host:test",
+                      logging.getLogger("t"), verdict=verdict_for(plan, step="extract-upload"))
+    assert (f"but s3://{bucket}/{plan.object_key} holds an object of 20 bytes from " in str(err.value)
+            and "left in place: it is not removed" in str(err.value))
+    assert s3.get_object(Bucket=bucket, Key=plan.object_key)["Body"].read() == b"an earlier run's RDB"
+
+    def gone_before_abort(ex: Extracted) -> None:  # the upload vanishes (another abort, a lifecycle rule)
+        for u in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
+            s3.abort_multipart_upload(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"])
+        raise PreflightError("the snapshot cannot seed the target")
+
+    with pytest.raises(PreflightError) as err:
+        stream_upload(plan, _chunks(rdb), rdb.stat().st_size, tmp_path / "copy.rdb", "host:test",
+                      logging.getLogger("t"), verdict=gone_before_abort)
+    assert "aborting multipart upload" in str(err.value) and "aws s3api abort-multipart-upload" in str(err.value)

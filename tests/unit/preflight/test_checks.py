@@ -15,9 +15,14 @@ from botocore.stub import Stubber
 from elasticache_migrate.errors import ExtractError
 from elasticache_migrate.plan import MigrationPlan, validate_plan
 from elasticache_migrate.preflight import aws_checks, checks
-from elasticache_migrate.preflight.aws_checks import bucket_findings, grant_findings, target_findings
+from elasticache_migrate.preflight.aws_checks import (
+    bucket_findings,
+    grant_findings,
+    rehearsal_binary_refusal,
+    target_findings,
+)
 from elasticache_migrate.preflight.checks import CHECKS, container_findings, run_checks
-from elasticache_migrate.preflight.facts import PreflightFacts
+from elasticache_migrate.preflight.facts import ExpectedRdb, PreflightFacts
 from elasticache_migrate.preflight.findings import Finding
 from elasticache_migrate.preflight.rdb_checks import engine_findings, file_absent, header_label, rdb_findings
 from elasticache_migrate.preflight.source_checks import (
@@ -61,7 +66,7 @@ def test_checks_run_in_the_documented_order() -> None:
     assert [c.__name__ for c in CHECKS] == [
         "source_findings", "sync_findings", "container_findings", "_existing_rdb", "version_engine_findings",
         "cluster_findings", "sizing_findings", "bucket_findings", "grant_findings", "target_findings",
-        "cutover_findings"]
+        "cutover_findings", "worker_findings"]
 
 
 def test_a_crashing_check_becomes_a_block_naming_it_and_the_others_still_run() -> None:
@@ -113,19 +118,53 @@ def test_sync_is_not_looked_at_for_the_staged_transfer() -> None:
 def test_engine_from_the_source_version() -> None:
     facts = PreflightFacts(server=ServerInfo("redis", (7, 0, 15)))
     (ok,) = version_engine_findings(plan(), facts)
-    assert ok == Finding("engine", "info", "redis 7.0 loads RDB 10 (what 7.0.15 writes)")
+    assert ok.severity == "info" and ok.seen.startswith("redis 7.0 loads RDB 10 (what the running server (redis "
+                                                        "7.0.15) writes; there is no dump on disk")
     (old,) = version_engine_findings(plan(target={"engine_version": "6.2"}), facts)
-    assert old.severity == "block" and "cannot load RDB 10 written by redis 7.0.15" in old.seen
+    assert old.severity == "block" and "cannot load RDB 10 (what the running server (redis 7.0.15)" in old.seen
     assert old.todo == "choose target.engine redis with engine_version 7.0 or newer"
     (valkey9,) = version_engine_findings(plan(), PreflightFacts(server=ServerInfo("valkey", (9, 1, 0))))
-    assert valkey9.severity == "block" and "writes VALKEY080" in valkey9.seen
+    assert valkey9.severity == "block" and "cannot load VALKEY080" in valkey9.seen
+    assert valkey9.todo == "choose target.engine valkey with engine_version 9.0 or newer"
+    (on_valkey9,) = version_engine_findings(plan(target={"engine": "valkey", "engine_version": "9.0"}),
+                                            PreflightFacts(server=ServerInfo("valkey", (9, 1, 0))))
+    assert on_valkey9.severity == "info" and on_valkey9.seen.startswith("valkey 9.0 loads VALKEY080")
     (unknown,) = version_engine_findings(plan(), PreflightFacts(server=ServerInfo("keydb", (6, 3, 4))))
     assert unknown.severity == "warn" and "unknown RDB version for keydb 6.3.4" in unknown.seen
 
 
-def test_engine_from_the_version_is_left_to_the_dump_when_there_is_one() -> None:
+def test_a_stale_dump_does_not_decide_when_the_running_server_writes_newer() -> None:
+    """Issue 11, item 7: a Redis 7.0 server with an RDB 9 file left from before its upgrade, for a 6.2 target."""
+    stale = summary(header=RdbHeader("REDIS", 9, b"REDIS0009"), aux={"redis-ver": "6.2.14", "ctime": "1700000000"})
+    facts = PreflightFacts(server=ServerInfo("redis", (7, 0, 15)), rdb_summary=stale,
+                           rdb_origin="current /data/dump.rdb")
+    (f,) = version_engine_findings(plan(target={"engine_version": "6.2"}), facts)
+    assert f.severity == "block"
+    assert ("the running server (redis 7.0.15) writes RDB 10; current /data/dump.rdb is RDB 9 saved 2023-11-14 "
+            "22:13 UTC, older than the server") in f.seen
+    assert f.todo == "choose target.engine redis with engine_version 7.0 or newer"
+    assert facts.expected_rdb is not None and (facts.expected_rdb.magic, facts.expected_rdb.version) == ("REDIS", 10)
+
+
+def test_a_dump_newer_than_the_server_decides_and_says_so() -> None:
+    newer = summary(header=RdbHeader("REDIS", 11, b"REDIS0011"), aux={})
+    facts = PreflightFacts(server=ServerInfo("redis", (7, 0, 15)), rdb_summary=newer)
+    (f,) = version_engine_findings(plan(target={"engine_version": "7.0"}), facts)
+    assert f.severity == "block" and "the dump on disk is RDB 11, newer than the RDB 10 the running server" in f.seen
+    assert "source.rdb_path" in f.seen
+
+
+def test_dump_and_server_agree() -> None:
     facts = PreflightFacts(server=ServerInfo("redis", (7, 0, 15)), rdb_summary=summary())
-    assert version_engine_findings(plan(), facts) == []
+    (f,) = version_engine_findings(plan(target={"engine_version": "7.0"}), facts)
+    assert f == Finding("engine", "info", "redis 7.0 loads RDB 10 (the running server (redis 7.0.15) writes RDB 10, "
+                        "as the dump on disk is RDB 10)")
+
+
+def test_without_the_source_the_dump_alone_decides() -> None:
+    facts = PreflightFacts(rdb_summary=summary())
+    assert version_engine_findings(plan(), facts) == []     # the current-RDB check's own engine finding stands
+    assert facts.expected_rdb is not None and "the source did not answer" in facts.expected_rdb.why
 
 
 def test_sizing_without_a_source_uses_the_dump_or_says_it_cannot_tell() -> None:
@@ -215,7 +254,9 @@ def test_a_missing_file_is_told_by_class() -> None:
 @pytest.mark.parametrize(("header", "engine", "version", "severity", "text"), [
     (RdbHeader("REDIS", 10, b"REDIS0010"), "redis", "7.0", "info", "redis 7.0 loads REDIS0010 (dump)"),
     (RdbHeader("REDIS", 10, b"REDIS0010"), "redis", "6.2", "block", "redis 6.2 cannot load REDIS0010 (dump)"),
-    (RdbHeader("VALKEY", 80, b"VALKEY080"), "valkey", "8.1", "block", "dump is VALKEY080 (Valkey 9 format)"),
+    (RdbHeader("VALKEY", 80, b"VALKEY080"), "valkey", "8.1", "block", "valkey 8.1 cannot load VALKEY080 (dump)"),
+    (RdbHeader("VALKEY", 80, b"VALKEY080"), "valkey", "9.0", "info", "valkey 9.0 loads VALKEY080 (dump)"),
+    (RdbHeader("REDIS", 12, b"REDIS0012"), "valkey", "9.1", "block", "valkey 9.1 cannot load REDIS0012 (dump)"),
 ])
 def test_engine_findings_from_the_header(header: RdbHeader, engine: str, version: str, severity: str,
                                          text: str) -> None:
@@ -340,3 +381,28 @@ def test_target_group_lookup_refused_warns(monkeypatch: pytest.MonkeyPatch) -> N
     (f,) = target_findings(plan(target={"kind": "elasticache"}), PreflightFacts())
     assert f == Finding("target", "warn", "cannot look up replication group app-cache: AccessDenied",
                         "give the worker elasticache:DescribeReplicationGroups and ListTagsForResource")
+
+
+# ---- the rehearsal binary, checked like an engine (issue 11, item 8) ----------------------------------------------
+
+def test_a_rehearsal_binary_older_than_the_snapshot_is_refused_with_one_that_loads_it() -> None:
+    rdb10 = ExpectedRdb("REDIS", 10, "what the running server (redis 7.0.15) writes")
+    f = rehearsal_binary_refusal("redis-6.2", "redis 6.2.14", rdb10, "Can't handle RDB format version 10",
+                                 chosen=True, default="redis-7.0")
+    assert f.severity == "block" and f.check == "target"
+    assert f.seen.startswith("the rehearsal server redis-6.2 (redis 6.2.14) cannot load RDB 10 (what the running")
+    assert "Can't handle RDB format version 10" in f.seen and "target.rehearsal_binary (redis-6.2)" in f.seen
+    assert f.todo == ("set target.rehearsal_binary: redis-7.0 (a redis 7.0 server loads RDB 10), or leave it empty: "
+                      "the engine's own stand-in loads it")
+
+
+def test_the_oldest_binary_that_loads_it_when_the_engines_own_does_not() -> None:
+    valkey9 = ExpectedRdb("VALKEY", 80, "what the running server (valkey 9.1.2) writes")
+    f = rehearsal_binary_refusal("valkey-8.1", "valkey 8.1.8", valkey9, "Can't handle RDB format version 80",
+                                 chosen=False, default="valkey-8.1")
+    assert "(empty: valkey-8.1 stands in for the engine)" in f.seen
+    assert f.todo == "set target.rehearsal_binary: valkey-9.1 (a valkey 9.1 server loads VALKEY080)"
+    redis74 = ExpectedRdb("REDIS", 12, "the dump on disk is RDB 12")
+    none = rehearsal_binary_refusal("valkey-9.1", "valkey 9.1.2", redis74, "Can't handle RDB format version 12",
+                                    chosen=True, default="redis-7.0")
+    assert none.todo.startswith("no rehearsal binary loads RDB 12")

@@ -7,6 +7,7 @@ answers in tests/functional/test_preflight_checks_real.py.
 
 from __future__ import annotations
 
+import fnmatch
 import random
 
 import pytest
@@ -14,7 +15,10 @@ from redis.crc import key_slot as redis_py_key_slot
 
 from elasticache_migrate.preflight.cluster_safety import (
     ANCHOR_KEYS,
+    KEY_SHAPES,
+    SHAPES,
     CommandUsage,
+    ShapeFilter,
     app_findings,
     bull_queues,
     classify_keys,
@@ -145,14 +149,14 @@ def test_anchor_keys_are_all_recognisable() -> None:
 
 
 def test_app_findings_name_app_keys_and_remedy() -> None:
-    cov = coverage_text(500, 2000, 3)
+    cov = coverage_text({0: 2000})
     found = app_findings(classify_keys(SIDEKIQ + CELERY + [b"resque:queues", b"bull:email:wait",
                                                            b"{bull:sms}:wait", b"{bull:sms}:meta"]), coverage=cov)
     by = {f.seen.split(" ")[0]: f for f in found}
     sk = by["Sidekiq"]
     assert sk.severity == "block" and "queue:default" in sk.seen and "CROSSSLOT" in sk.seen
     assert "keep cluster mode disabled" in sk.todo
-    assert "a SCAN sample of 500 of 2,000 keys in db0" in sk.seen and "3 well-known key name(s)" in sk.seen
+    assert "scanned the whole keyspace of 2,000 key(s) (db0: 2,000) for" in sk.seen
     assert sk.seen.startswith("Sidekiq keys: dead, retry, queues, schedule, processes, stat:failed, queue:default, "
                               "queue:mailers (+4 more).")  # 12 keys, the 8 shortest shown
     assert by["Celery/kombu"].severity == "block" and "_kombu.binding.celery" in by["Celery/kombu"].seen
@@ -165,10 +169,48 @@ def test_app_findings_name_app_keys_and_remedy() -> None:
 
 
 def test_coverage_text() -> None:
-    assert coverage_text(12, 12) == "all 12 key(s) of db0 scanned"
-    assert coverage_text(0, 0, 2) == "db0 is empty, plus 2 well-known key name(s) probed with EXISTS"
-    assert "not seen" in coverage_text(10_000, 1_234_567)
-    assert "10,000 of 1,234,567" in coverage_text(10_000, 1_234_567)
+    n = len(KEY_SHAPES)
+    assert coverage_text({0: 12}) == (f"scanned the whole keyspace of 12 key(s) (db0: 12) for {n} known key shapes, "
+                                      "any namespace")
+    assert coverage_text({}).startswith("scanned the whole keyspace of 0 key(s) (db0: 0)")
+    both = coverage_text({0: 1_000_000, 2: 5}, ["bull:*"])
+    assert "1,000,005 key(s) (db0: 1,000,000, db2: 5)" in both and "keys of shape bull:* were too many" in both
+
+
+@pytest.mark.parametrize("key", [
+    *ANCHOR_KEYS, *(k for k in SIDEKIQ if not k.startswith(b"web-1:")), *CELERY,  # process keys: named by a set
+    b"myapp:queues", b"myapp:queue:default", b"myapp:stat:processed:2024-01-02",
+    b"myapp:processes", b"myapp:schedule", b"myapp:retry", b"myapp:dead", b"myapp:stat:failed",
+    b"celery-task-meta-1b2c", b"chord-unlock-x", b"resque:queue:mail", b"jobs:email:id", b"jobs:email:meta",
+    b"{jobs:email}:stalled-check", b"jobs:{email}:events", b"{jobs}:email:marker", b"jobs:email:wait",
+    b"bull:email:42",
+])
+def test_every_key_a_fingerprint_needs_matches_a_scan_shape(key: bytes) -> None:
+    """The shapes (Redis globs; fnmatchcase is the same for * and literals) cover the regexes' anchors, and the
+    byte tests the scan uses agree with the globs."""
+    assert any(fnmatch.fnmatchcase(key.decode(), shape) for shape in KEY_SHAPES), key
+    assert SHAPES.matches(key)
+
+
+def test_the_shape_filter_is_the_globs() -> None:
+    rng = random.Random(5)
+    alphabet = ["queue", "queues", ":", "stat", ":processed", "bull", "_kombu.", "celery", "id", "meta", "x", "{",
+                "}", "resque", "dead", "retry", "unacked", "wait", "chord-unlock-", "events"]
+    for _ in range(20_000):
+        key = "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 5)))
+        want = any(fnmatch.fnmatchcase(key, g) for g in KEY_SHAPES)
+        assert SHAPES.matches(key.encode()) is want, key
+    assert SHAPES.shape_of(b"bull:email:id") == "*:id"          # an anchor, not one of the bull:* job keys
+    assert SHAPES.shape_of(b"bull:email:42") == "bull:*"
+    with pytest.raises(ValueError, match="only x\\*"):
+        ShapeFilter(("a*b",))
+
+
+def test_the_anchors_alone_identify_each_app_under_any_namespace() -> None:
+    """What the shapes return is enough for classify_keys: a namespaced Sidekiq and a custom-prefix Bull queue."""
+    found = classify_keys([b"myapp:queues", b"myapp:queue:default", b"myapp:stat:processed", b"jobs:email:id",
+                           b"jobs:email:meta", b"jobs:email:wait"])
+    assert set(found) == {"sidekiq", "bull"}
 
 
 def test_no_apps_no_findings() -> None:

@@ -59,6 +59,8 @@ def test_unknown_writer_is_none() -> None:
         ("valkey", "7.2", 11),
         ("valkey", "8.0", 11),
         ("valkey", "8.1", 11),
+        ("valkey", "9.0", VALKEY_MAGIC_VERSION),
+        ("valkey", "9.1", VALKEY_MAGIC_VERSION),
     ],
 )
 def test_max_rdb_loaded_by_engine(engine: str, version: str, top: int) -> None:
@@ -76,6 +78,10 @@ def test_max_rdb_loaded_by_engine(engine: str, version: str, top: int) -> None:
         ("valkey", "8.0", 11, True),
         ("valkey", "8.0", 12, False),  # a Redis 7.4 dump seeds nothing on ElastiCache
         ("valkey", "8.1", VALKEY_MAGIC_VERSION, False),
+        ("valkey", "9.0", VALKEY_MAGIC_VERSION, True),   # ElastiCache for Valkey 9.0/9.1 load VALKEY080
+        ("valkey", "9.1", 11, True),
+        ("valkey", "9.1", 12, False),                    # still not a Redis 7.4 dump
+        ("redis", "7.1", VALKEY_MAGIC_VERSION, False),
         ("memcached", "1.6", 6, False),
     ],
 )
@@ -91,7 +97,8 @@ def test_engine_loads(engine: str, version: str, rdb: int, loads: bool) -> None:
         (10, ("redis", "7.0")),
         (11, ("valkey", "7.2")),
         (12, None),
-        (VALKEY_MAGIC_VERSION, None),
+        (VALKEY_MAGIC_VERSION, ("valkey", "9.0")),
+        (VALKEY_MAGIC_VERSION + 1, None),
     ],
 )
 def test_lowest_engine_loading(rdb: int, expected: tuple[str, str] | None) -> None:

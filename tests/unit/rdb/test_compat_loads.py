@@ -106,7 +106,11 @@ def test_magic_is_case_insensitive() -> None:
         ("valkey", "8.1", "REDIS", 11, True),
         ("valkey", "8.0", "REDIS", 12, False),
         ("valkey", "8.1", "VALKEY", 80, False),
-        ("valkey", "9.0", "VALKEY", 80, False),  # even a future Valkey 9 line: the field notes say none loads it
+        ("valkey", "9.0", "VALKEY", 80, True),   # ElastiCache for Valkey 9.0 and 9.1 load what Valkey 9 writes
+        ("valkey", "9.1", "VALKEY", 80, True),
+        ("valkey", "9.1", "VALKEY", 81, False),
+        ("valkey", "9.1", "REDIS", 11, True),
+        ("valkey", "9.0", "REDIS", 12, False),   # Valkey refuses Redis 7.4+ formats, as the real 9.1.2 does
         ("redis", "7.1", "REDIS", 12, False),
         ("valkey", "8.1", "REDIS", 12, False),
         ("memcached", "1.6", "REDIS", 6, False),
@@ -119,9 +123,17 @@ def test_elasticache_loads(engine: str, version: str, magic: str, rdb: int, load
 
 
 @pytest.mark.parametrize("engine", [("redis", "4.0.10"), ("redis", "6.2"), ("redis", "7.1"), ("valkey", "7.2"),
-                                    ("valkey", "8.0"), ("valkey", "8.1"), ("valkey", "9.0")])  # fmt: skip
-def test_nothing_on_elasticache_loads_rdb_12_or_valkey_magic(engine: tuple[str, str]) -> None:
-    for rdb in (12, 13, 79):
+                                    ("valkey", "8.0"), ("valkey", "8.1"), ("valkey", "9.0"),
+                                    ("valkey", "9.1")])  # fmt: skip
+def test_nothing_on_elasticache_loads_rdb_12_nor_valkey_magic_before_valkey_9(engine: tuple[str, str]) -> None:
+    for rdb in (12, 13, 79, 80, 81):
         assert not elasticache_loads(*engine, "REDIS", rdb)
-    for rdb in (80, 81):
-        assert not elasticache_loads(*engine, "VALKEY", rdb)
+    assert elasticache_loads(*engine, "VALKEY", 80) is (engine[0] == "valkey" and engine[1] >= "9.0")
+    assert not elasticache_loads(*engine, "VALKEY", 81)
+
+
+@pytest.mark.parametrize("engine", [("valkey", "9.0"), ("valkey", "9.1")])
+def test_elasticache_valkey_9_loads_what_the_real_valkey_91_loads(engine: tuple[str, str]) -> None:
+    """The ElastiCache rows for Valkey 9.x agree with the real Valkey 9.1.2 server (the rehearsal stand-in)."""
+    for magic, rdb in [("REDIS", v) for v in (6, 7, 8, 9, 10, 11, 12, 79, 80)] + [("VALKEY", 80), ("VALKEY", 81)]:
+        assert elasticache_loads(*engine, magic, rdb) is server_loads("valkey", "9.1.2", magic, rdb), (magic, rdb)

@@ -32,7 +32,8 @@ def test_handle_is_a_typed_value() -> None:
 @pytest.mark.parametrize(("engine", "version", "binary"), [
     ("redis", "7.1", "redis-7.0"), ("redis", "7.0", "redis-7.0"), ("redis", "6.2", "redis-6.2"),
     ("redis", "6.0", "redis-6.2"), ("redis", "5.0.6", "redis-5.0"), ("redis", "4.0.10", None),
-    ("valkey", "7.2", "valkey-8.1"), ("valkey", "8.0", "valkey-8.1"), ("valkey", "9.0", None),
+    ("valkey", "7.2", "valkey-8.1"), ("valkey", "8.0", "valkey-8.1"), ("valkey", "9.0", "valkey-9.1"),
+    ("valkey", "9.1", "valkey-9.1"),
 ])
 def test_rehearsal_binary_name(engine: str, version: str, binary: str | None) -> None:
     assert rehearsal_binary_name(engine, version) == binary
