@@ -20,6 +20,7 @@
     ├── RunCancelled                the run was cancelled (Prefect UI/API, or SIGTERM): rolled back
     ├── CutoverError                the app's config could not be switched (or restored)
     └── VerificationError           the target's data differs from the source
+        └── SourceMoved             the source took writes after the snapshot (fence re-check): nothing switched
 
 Foreign errors are turned into these by class, each at the one seam that talks to that system
 (botocore/boto3: :func:`elasticache_migrate.aws.aws_errors`; redis-py, hiredis and sockets to a Redis:
@@ -53,6 +54,7 @@ __all__ = [
     "RunCancelled",
     "CutoverError",
     "VerificationError",
+    "SourceMoved",
     "Translate",
     "boundary",
     "is_retryable",
@@ -192,6 +194,14 @@ class VerificationError(MigrationError):
     """The target's data differs from the source."""
 
     default_remedy = "the config was restored; inspect the mismatches in the verify artifact before retrying"
+
+
+class SourceMoved(VerificationError):
+    """The source took writes after the snapshot (the fence's re-check): the cutover would lose them."""
+
+    default_remedy = ("find who wrote during the window (CLIENT LIST on the source; was the pause lifted or the "
+                      "config changed from outside?), then run the migration again with the same id: it takes a "
+                      "new snapshot")
 
 
 def is_retryable(exc: BaseException) -> bool:

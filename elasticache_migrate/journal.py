@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -63,7 +64,13 @@ class JournalData(BaseModel):
 
 
 class Journal:
-    """Read and update one migration's journal."""
+    """Read and update one migration's journal.
+
+    ``lock`` serialises read-modify-write cycles between the threads of one process (the flow and the pause's
+    renewal, which journals each renewal): hold it around a :meth:`read` whose result feeds an :meth:`update`.
+    """
+
+    lock: ClassVar[threading.RLock] = threading.RLock()
 
     def __init__(self, workdir: Path | str) -> None:
         self.path = Path(workdir) / "journal.json"
@@ -84,11 +91,12 @@ class Journal:
         unknown = set(sections) - set(JournalData.model_fields)
         if unknown:
             raise TypeError(f"not journal sections: {sorted(unknown)}")
-        data = JournalData.model_validate({**self.read().model_dump(), **sections})  # new values checked as sections
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".journal-")
-        with os.fdopen(fd, "w") as f:
-            # absent sections are left out; a None inside one (pause_expires_at, rdb_saves before 7.0) is kept
-            f.write(data.model_dump_json(by_alias=True, exclude={k for k, v in data if v is None}, indent=2))
-        os.replace(tmp, self.path)
+        with self.lock:
+            data = JournalData.model_validate({**self.read().model_dump(), **sections})  # checked as sections
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".journal-")
+            with os.fdopen(fd, "w") as f:
+                # absent sections are left out; a None inside one (pause_expires_at, rdb_saves before 7.0) is kept
+                f.write(data.model_dump_json(by_alias=True, exclude={k for k, v in data if v is None}, indent=2))
+            os.replace(tmp, self.path)
         return data

@@ -116,11 +116,20 @@ class Quiesce(_Model):
         description="Client names (CLIENT SETNAME) or address prefixes allowed to stay connected "
         "(monitoring, exporters). Replicas, Sentinels and this tool are always allowed.",
     )
+    during_window: Literal["block", "refuse"] = Field(
+        "block",
+        description="What the app's writes meet during the window. 'block': they wait (CLIENT PAUSE WRITE, "
+        "Redis >= 6.2; a client without a socket timeout waits the whole window, one with a timeout gets a "
+        "timeout error). 'refuse': they fail at once with NOREPLICAS (min-replicas-to-write set above any replica "
+        "count), an error the app can show as maintenance. Below Redis 6.2 'block' is impossible (CLIENT PAUSE "
+        "ALL would also stop this tool) and 'refuse' is used (preflight warns). Reads work in both.",
+    )
     max_pause_seconds: int = Field(
-        7200,
-        ge=60,
-        description="The write pause expires by itself after this long, so a crashed run never leaves the "
-        "source paused for ever. Must cover snapshot + upload + create + approval.",
+        900,
+        ge=30,  # the pause is renewed every third of this while the run lives; 30 s lets tests cross it quickly
+        description="The write pause ('block') is renewed while the run lives, so it never ends before the "
+        "run does; this is how long it outlives a run that died (crash, kill -9) before it expires by itself. "
+        "The refusal ('refuse', and the fence at cutover) does not expire: a re-run or its rollback lifts it.",
     )
     stop_containers: list[str] = Field(
         default_factory=list,
@@ -288,6 +297,17 @@ def replication_group_id_problem(v: str) -> str | None:
 class Cutover(_Model):
     """Where the application reads its Redis address, and what to write there."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _removed_source_after_cutover(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "source_after_cutover" in data:
+            raise ValueError(
+                "cutover.source_after_cutover was removed: 'unpause' released writes blocked since the quiesce to "
+                "the old source after the switch, and 'keep_paused' let the pause expire with clients still on it; "
+                "both lost acknowledged writes. The old source is now fenced at cutover (it refuses every write "
+                "until the run ends; rollback lifts it): delete the key")
+        return data
+
     backend: Literal["none", "ssm", "secretsmanager", "route53", "dotenv", "yaml", "webhook"] = Field(
         "none",
         description="'ssm': an SSM parameter; 'secretsmanager': one JSON field of a secret; 'route53': a CNAME the "
@@ -328,12 +348,6 @@ class Cutover(_Model):
         description="Create the parameter / secret field / record / key when it does not exist yet. Off: preflight "
         "blocks on a missing one, since a misspelled name would be created, and the app would never read it.",
     )
-    source_after_cutover: Literal["keep_paused", "unpause"] = Field(
-        "keep_paused",
-        description="After a verified cutover, keep refusing writes on the old source until the pause "
-        "expires (stragglers cannot write to it) or unpause it.",
-    )
-
     @model_validator(mode="after")
     def _backend_fields(self) -> Cutover:
         needed = {"ssm": ("ssm_parameter",), "secretsmanager": ("secret_id",),

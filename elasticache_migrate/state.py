@@ -88,7 +88,14 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class QuiesceState:
-    """What quiesce changed, so unquiesce (or a later run) can undo exactly that."""
+    """What quiesce (and the fence at cutover) changed, so unquiesce (or a later run) can undo exactly that.
+
+    ``mode`` is how writes are stopped during the window: ``client-pause-write`` (CLIENT PAUSE WRITE, renewed
+    while the run lives; ``pause_expires_at`` is the latest renewal's end) or ``refuse-writes``
+    (min-replicas-to-write above any replica count: NOREPLICAS; it does not expire). ``saved_config`` holds
+    the values the refusal replaced, journaled before they were changed; ``fenced_at`` is when the fence made
+    the source refuse every write (just before the switch).
+    """
 
     mode: PauseMode
     paused_at: float
@@ -96,6 +103,7 @@ class QuiesceState:
     server: ServerInfo
     saved_config: dict[str, str] = field(default_factory=dict)
     hook_called: bool = False
+    fenced_at: float | None = None          # set by the fence: the source refuses every write from then on
 
 
 @dataclass(frozen=True)

@@ -2,16 +2,20 @@
 
     window-lock → preflight → [stop workers] → quiesce → stage (sync-upload: SYNC into S3; or bgsave-wait → extract
       → upload; the object is completed in S3 only after the RDB's structure walk and engine verdict) → grant
-      → create → wait-available → verify → [pause for approval] → switch-config → verify-cutover → finish
-      → [start workers]
-    any failure after quiesce, a rejection, a timeout or a cancellation (UI/API): config back, source unpaused,
-      workers started, notify. One window per source: a second run is refused at window-lock, changing nothing.
+      → create → wait-available → verify → [pause for approval] → fence-source → switch-config → verify-cutover
+      → finish → [start workers]
+    the write pause is renewed while the run lives; fence-source makes the old source refuse every write, proves
+    it took none since the snapshot, closes the app's connections, then the config moves.
+    any failure after quiesce, a rejection, a timeout or a cancellation (UI/API): config back, source serving
+      again, workers started, notify. One window per source: a second run is refused at window-lock, changing
+      nothing.
 
 Read top to bottom; each step is one task in ``tasks/``.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -28,14 +32,15 @@ from elasticache_migrate.log import Log
 from elasticache_migrate.plan import MigrationPlan, validate_plan
 from elasticache_migrate.preflight.findings import PreflightReport
 from elasticache_migrate.source.lock import WindowLock
-from elasticache_migrate.source.quiesce import unpause
-from elasticache_migrate.state import Extracted, MigrationResult, StagedObject
+from elasticache_migrate.source.quiesce import PauseRenewal, unpause, window_deadlines
+from elasticache_migrate.state import Extracted, MigrationResult, QuiesceState, StagedObject
 from elasticache_migrate.targets import TargetHandle
 from elasticache_migrate.verify.report import VerifyReport
 from flows.cancel import CancelWatch, cancel_reason, is_cancellation, sigterm_deferred
 from flows.stage import stage_snapshot
 from tasks.approval import request_approval
 from tasks.create import create, delete_target
+from tasks.fence import fence_source
 from tasks.grant import grant
 from tasks.notify import notify, notify_flow_failure
 from tasks.preflight import preflight
@@ -118,6 +123,7 @@ def _window(plan: MigrationPlan, lock: WindowLock, log: Log) -> MigrationResult:
     except BaseException:
         start_workers(plan)  # the window never opened: the workers run again as they did
         raise
+    renewal = PauseRenewal(plan, quiesced, log).start()  # fence: the pause lasts while this run lives
     target = None
     watch = CancelWatch().start()  # cancelled from the UI/API from here on: the rollback below runs
     try:
@@ -129,17 +135,20 @@ def _window(plan: MigrationPlan, lock: WindowLock, log: Log) -> MigrationResult:
         report = verify(plan, endpoint, snapshot)
 
         notify(plan, "approval-requested", f"{endpoint.url()} holds all {report.keys_checked} keys")
-        decision = request_approval(plan, approval_summary(plan, rdb, staged, endpoint.url(), report))
+        decision = request_approval(plan, approval_summary(plan, rdb, staged, endpoint.url(), report, quiesced))
         if not decision.approved:
             raise ApprovalRejected(f"cutover rejected by {decision.approver}"
                                    f"{': ' + decision.note if decision.note else ''}", step="approval")
 
         lock.check()  # the window is still this run's (nobody took it while its connection was down)
+        renewal.stop()  # fence: from here the old source refuses every write, until the end or the rollback
+        fenced = fence_source(plan, snapshot, quiesced)  # re-check: writes since the snapshot → roll back
         switched = switch_config(plan, endpoint)
         verify_cutover(plan, endpoint, report)  # on failure the rollback below runs restore-config
         notify(plan, "cutover", f"{switched.where} now points at {endpoint.url()}")
     except BaseException as exc:
         watch.stop()
+        renewal.stop()  # fence: nothing may pause the source again once the rollback gives it back
         cancelled = is_cancellation(exc, watch)
         with sigterm_deferred(redeliver=not cancelled):  # a worker's SIGTERM must not cut the rollback short
             _roll_back(plan, exc, target, direct=cancelled)
@@ -156,7 +165,7 @@ def _window(plan: MigrationPlan, lock: WindowLock, log: Log) -> MigrationResult:
 
     watch.stop()
     try:
-        finished = finish_source(plan, quiesced)
+        finished = finish_source(plan, fenced.state)
     finally:
         start_workers(plan)  # a start reads the config again: the workers come up on the new endpoint
     notify(plan, "succeeded", f"app now on {endpoint.url()}; {report.keys_checked} keys verified; {finished}")
@@ -202,8 +211,9 @@ def _roll_back(plan: MigrationPlan, exc: BaseException, target: TargetHandle | N
 
 
 def approval_summary(plan: MigrationPlan, rdb: Extracted, staged: StagedObject, endpoint: str,
-                     report: VerifyReport) -> str:
-    """The facts shown with the approval form (Prefect UI) and the Approve / Reject buttons (Slack)."""
+                     report: VerifyReport, quiesced: QuiesceState | None = None, now: float | None = None) -> str:
+    """The facts shown with the approval form (Prefect UI) and the Approve / Reject buttons (Slack), with both
+    deadlines: the approval's and the write pause's."""
     counts = ", ".join(f"db{db}: {s} keys" for db, (s, _t) in sorted(report.dbs.items())) or "empty"
     where = cutover_where(plan)
     return "\n".join([
@@ -216,7 +226,9 @@ def approval_summary(plan: MigrationPlan, rdb: Extracted, staged: StagedObject, 
         f"- **Keys**: {counts}",
         f"- **Verify**: {report.keys_checked} keys equal by type, value and TTL "
         f"({report.mismatch_count} mismatches)",
-        f"- **On approve**: {where} is switched to the new endpoint",
+        *window_deadlines(plan, quiesced, time.time() if now is None else now),
+        f"- **On approve**: the old source is fenced (refuses every write), re-checked for writes since the "
+        f"snapshot, then {where} is switched to the new endpoint",
         "- **On reject**: the source accepts writes again, config untouched",
     ])
 

@@ -1,5 +1,7 @@
-"""quiesce / unquiesce / finish-source: the source's writes paused for the window, and given back (or kept
-refused) after it. The engine is :mod:`elasticache_migrate.source.quiesce`."""
+"""quiesce / unquiesce / finish-source: the source's writes blocked or refused for the window, given back by a
+rollback, or kept refused (fenced) after a verified cutover. The engine is
+:mod:`elasticache_migrate.source.quiesce`; the pause's renewal
+(:class:`~elasticache_migrate.source.quiesce.PauseRenewal`) runs in the flow's process."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ __all__ = ["quiesce", "unquiesce", "finish_source", "stop_workers", "start_worke
 
 @task(name="quiesce", **IO_RETRIES)
 def quiesce(plan: MigrationPlan) -> QuiesceState:
-    """Stop writes to the source: maintenance hook on, wait for app clients to leave, pause writes.
+    """Stop writes to the source: maintenance hook on, wait for app clients to leave, block or refuse writes.
 
     Args:
         plan: the migration plan.
@@ -33,7 +35,7 @@ def quiesce(plan: MigrationPlan) -> QuiesceState:
 
 @task(name="unquiesce", **IO_RETRIES)
 def unquiesce(plan: MigrationPlan, state: QuiesceState | None = None) -> None:
-    """Give the source back to the application: writes allowed again, maintenance hook off.
+    """Give the source back to the application: config values back, writes unpaused, maintenance hook off.
 
     Safe to call more than once, and after a crash (the state is read from the journal).
     """
@@ -42,7 +44,11 @@ def unquiesce(plan: MigrationPlan, state: QuiesceState | None = None) -> None:
 
 @task(name="finish-source", **IO_RETRIES)
 def finish_source(plan: MigrationPlan, state: QuiesceState) -> str:
-    """After a verified cutover: maintenance hook off; the old source keeps refusing writes, or is unpaused."""
+    """After a verified cutover: maintenance hook off; the old source stays fenced (refuses every write).
+
+    Returns:
+        What was done, with the commands that would lift the fence.
+    """
     return finish(plan, state, log=get_run_logger())
 
 

@@ -13,9 +13,10 @@ from elasticache_migrate.preflight.engine_verdict import engine_verdict, expecte
 from elasticache_migrate.preflight.facts import PreflightFacts
 from elasticache_migrate.preflight.findings import Finding
 from elasticache_migrate.preflight.sizing import size_findings, used_memory_from, used_memory_from_rdb_aux
+from elasticache_migrate.preflight.window_checks import window_findings
 from elasticache_migrate.source.config import config_get
 from elasticache_migrate.source.connection import server_info, source_client
-from elasticache_migrate.source.quiesce import blocking_clients, pause_mode
+from elasticache_migrate.source.quiesce import blocking_clients
 from elasticache_migrate.source.sync_protocol import SYNC_MIN_VERSION
 from elasticache_migrate.source.sync_strategy import read_sync_config, sync_permission, sync_strategy, transfer_mode
 
@@ -50,13 +51,7 @@ def source_findings(plan: MigrationPlan, facts: PreflightFacts) -> list[Finding]
         out.append(Finding("source", "block", f"the source is a replica of {info.get('master_host')}:"
                            f"{info.get('master_port')}: pausing it would not stop the master's writes",
                            "point source.redis at the master, or at a Sentinel with source.redis.sentinel_master"))
-    if pause_mode(server.version) == "refuse-writes":
-        out.append(Finding("quiesce", "warn", f"{flavor} {v} has no CLIENT PAUSE WRITE: writes will be refused with "
-                           "NOREPLICAS (min-slaves-to-write) during the window, apps see errors instead of waiting",
-                           "make sure the app is in maintenance mode; CONFIG must not be renamed"))
-        if config_get(r, "min-slaves-to-write") is None:
-            out.append(Finding("quiesce", "block", "CONFIG is unavailable on the source (renamed or disabled): "
-                               "writes cannot be paused on this version", "allow CONFIG for the migration user"))
+    out += window_findings(plan, r, server)  # fence: block vs refuse during the window, CONFIG SET for the fence
     checksum = config_get(r, "rdbchecksum")
     if checksum == "no":
         out.append(Finding("source", "warn", "rdbchecksum is off: snapshots carry no CRC-64, corruption in transit "

@@ -1,20 +1,29 @@
-"""Quiesce: maintenance hook on, wait for application clients to leave, pause writes. And its inverse.
+"""Quiesce: maintenance hook on, wait for application clients to leave, stop writes. And its inverse.
 
-Writes are paused with ``CLIENT PAUSE <ms> WRITE`` on Redis >= 6.2: reads, INFO, BGSAVE and replication
-go on; expiry and eviction stop. Older servers only have ``CLIENT PAUSE ... ALL``, which would also block
-this tool's own INFO/BGSAVE, so there we make the master refuse writes instead: ``min-slaves-to-write``
-set above any possible replica count makes every write fail with ``NOREPLICAS`` while reads, INFO and
-BGSAVE work. The values it replaces are kept in the journal and put back by :func:`unpause`.
+Two ways to stop writes for the window (``quiesce.during_window``):
 
-The operations (:func:`pause`, :func:`unpause`, :func:`finish`) journal what they changed as soon as it is
-changed, so a crashed run's re-run (or its rollback) undoes exactly that.
+- ``block``: ``CLIENT PAUSE <ms> WRITE`` (Redis >= 6.2): writes wait, reads, INFO, BGSAVE and replication go on;
+  expiry and eviction stop. The pause is renewed by :class:`PauseRenewal` while the run lives (each renewal
+  journaled), so it only expires ``max_pause_seconds`` after the run died.
+- ``refuse``: ``min-replicas-to-write`` (``min-slaves-*`` before 5.0) set above any possible replica count
+  makes every write fail at once with ``NOREPLICAS`` while reads, INFO and BGSAVE work; it does not expire.
+  Older servers only have ``CLIENT PAUSE ... ALL``, which would also block this tool's own INFO/BGSAVE, so
+  below 6.2 this is the only way. The values it replaces are journaled *before* they are changed and put back
+  by :func:`unpause`.
+
+At cutover the fence (:mod:`elasticache_migrate.source.fence`) makes every version refuse writes the same way.
+The operations journal what they changed as soon as it is changed, so a crashed run's re-run (or its
+rollback) undoes exactly that.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 import httpx
 import redis
@@ -31,13 +40,20 @@ from elasticache_migrate.state import PauseMode, QuiesceState, ServerInfo
 __all__ = [
     "REFUSE_WRITES_REPLICAS",
     "ClientInfo",
+    "PauseRenewal",
     "pause_mode",
+    "replica_config_names",
     "refuse_writes_settings",
+    "refuse_writes",
+    "renew_interval",
+    "window_deadlines",
+    "utc",
     "describe_client",
     "blocking_clients",
     "call_maintenance_hook",
     "pause",
     "unpause",
+    "lift_fence_hint",
     "finish",
 ]
 
@@ -47,13 +63,50 @@ ClientInfo = Mapping[str, Any]
 """One client as CLIENT LIST reports it (``addr``, ``name``, ``flags``, ``cmd``, …)."""
 
 
-def pause_mode(version: tuple[int, int, int]) -> PauseMode:
-    """How to stop writes on a server of this version (see the module docstring)."""
-    return "client-pause-write" if version >= (6, 2, 0) else "refuse-writes"
+def pause_mode(version: tuple[int, int, int], during_window: Literal["block", "refuse"] = "block") -> PauseMode:
+    """How to stop writes on a server of this version (see the module docstring): block only from 6.2 on."""
+    if during_window == "block" and version >= (6, 2, 0):
+        return "client-pause-write"
+    return "refuse-writes"
 
 
 def _replica_prefix(version: tuple[int, int, int]) -> str:
     return "min-replicas" if version >= (5, 0, 0) else "min-slaves"
+
+
+def replica_config_names(version: tuple[int, int, int]) -> tuple[str, str]:
+    """The two settings the refusal changes: ``(min-replicas-to-write, min-replicas-max-lag)`` or min-slaves-*."""
+    prefix = _replica_prefix(version)
+    return f"{prefix}-to-write", f"{prefix}-max-lag"
+
+
+def renew_interval(max_pause_seconds: int) -> float:
+    """How often the pause is renewed: three renewals fit in one pause, so two can fail before it expires."""
+    return max(1.0, max_pause_seconds / 3)
+
+
+def utc(ts: float) -> str:
+    """'2026-12-02 14:55:00 UTC' for an epoch timestamp."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def window_deadlines(plan: MigrationPlan, state: QuiesceState | None, now: float) -> list[str]:
+    """The two deadlines of the approval (markdown list items, for the form and Slack): when the approval times
+    out, and how long the source's writes stay stopped."""
+    lines = []
+    if plan.approval.enabled:
+        lines.append(f"- **Approval deadline**: {utc(now + plan.approval.timeout_seconds)} "
+                     f"(in {plan.approval.timeout_seconds}s); no decision by then = rollback")
+    if state is None:
+        return lines
+    if state.mode == "client-pause-write":
+        lines.append(f"- **Writes**: blocked (CLIENT PAUSE WRITE) since {utc(state.paused_at)}, renewed while "
+                     f"the run lives (should it die, the pause ends {plan.quiesce.max_pause_seconds}s later); "
+                     "at cutover the old source is fenced (refuses every write)")
+    else:
+        lines.append(f"- **Writes**: refused with NOREPLICAS since {utc(state.paused_at)}, until the cutover "
+                     "(then the old source stays fenced) or the rollback")
+    return lines
 
 
 def refuse_writes_settings(version: tuple[int, int, int], current: Mapping[str, str]) -> dict[str, str]:
@@ -121,14 +174,14 @@ def call_maintenance_hook(plan: MigrationPlan, on: bool) -> bool:
 
 
 def pause(plan: MigrationPlan, r: redis.Redis | None = None, log: Log = logger) -> QuiesceState:
-    """Stop writes to the source: maintenance hook on, wait for app clients to leave, pause writes; the state is
-    journaled.
+    """Stop writes to the source: maintenance hook on, wait for app clients to leave, block or refuse writes
+    (``quiesce.during_window``); the state is journaled.
 
     Returns:
         What was changed, for :func:`unpause`.
 
     Raises:
-        QuiesceError: clients did not leave in time (named), or writes could not be paused.
+        QuiesceError: clients did not leave in time (named), or writes could not be stopped.
     """
     journal = Journal(plan.workdir)
     earlier = journal.read().quiesce
@@ -142,33 +195,50 @@ def pause(plan: MigrationPlan, r: redis.Redis | None = None, log: Log = logger) 
             log.info("maintenance hook switched on")
         if plan.quiesce.require_no_clients:
             _wait_for_clients_to_leave(plan, r, log)
-        state = _pause_writes(plan, r, server, hook, earlier, log)
+        state = _stop_writes(plan, r, server, hook, earlier, journal, log)
     journal.update(quiesce=state)
     return state
 
 
-def _pause_writes(plan: MigrationPlan, r: redis.Redis, server: ServerInfo, hook: bool, earlier: QuiesceState | None,
-                  log: Log) -> QuiesceState:
-    """Pause the source's writes the way its version allows; the state says how, and what to restore."""
-    mode = pause_mode(server.version)
+def _stop_writes(plan: MigrationPlan, r: redis.Redis, server: ServerInfo, hook: bool, earlier: QuiesceState | None,
+                 journal: Journal, log: Log) -> QuiesceState:
+    """Block or refuse the source's writes the way the plan and its version allow; the state says how, and what
+    to restore."""
+    mode = pause_mode(server.version, plan.quiesce.during_window)
     now = time.time()
+    # a re-run after a crash: keep the values from before the first run (the source may still refuse writes)
+    saved = dict(earlier.saved_config) if earlier else {}
     if mode == "client-pause-write":
         _client_pause_write(r, plan.quiesce.max_pause_seconds)
-        log.info("writes paused (CLIENT PAUSE WRITE) for at most %ss", plan.quiesce.max_pause_seconds)
+        log.info("writes blocked (CLIENT PAUSE WRITE) for %ss, renewed while the run lives",
+                 plan.quiesce.max_pause_seconds)
         return QuiesceState(mode=mode, paused_at=now, pause_expires_at=now + plan.quiesce.max_pause_seconds,
-                            server=server, hook_called=hook)
-    prefix = _replica_prefix(server.version)
-    names = [f"{prefix}-to-write", f"{prefix}-max-lag"]
-    if earlier and earlier.mode == "refuse-writes":
-        saved = earlier.saved_config  # a re-run: keep the values from before the first run
-    else:
-        saved = {n: _config_get(r, n) for n in names}
-    for k, v in refuse_writes_settings(server.version, saved).items():
+                            server=server, hook_called=hook, saved_config=saved)
+    if plan.quiesce.during_window == "block":
+        log.warning("%s has no CLIENT PAUSE WRITE (Redis >= 6.2): writes are refused (NOREPLICAS) instead of "
+                    "blocked during the window", server)
+    state = QuiesceState(mode=mode, paused_at=now, pause_expires_at=None, server=server, saved_config=saved,
+                         hook_called=hook)
+    state = refuse_writes(r, state, journal, log)
+    log.info("writes refused with NOREPLICAS (%s) until the cutover or the rollback; previous values kept: %s",
+             replica_config_names(server.version)[0], state.saved_config)
+    return state
+
+
+def refuse_writes(r: redis.Redis, state: QuiesceState, journal: Journal, log: Log = logger) -> QuiesceState:
+    """Make the source refuse every write (NOREPLICAS). The values replaced are journaled *before* the change
+    (kept from ``state`` when it already holds them); returns the state with them.
+
+    Raises:
+        QuiesceError: CONFIG GET of the settings fails (renamed, disabled or not granted).
+        redis.RedisError: CONFIG SET failed (the caller maps it).
+    """
+    saved = dict(state.saved_config) or {n: _config_get(r, n) for n in replica_config_names(state.server.version)}
+    state = replace(state, saved_config=saved)
+    journal.update(quiesce=state)  # journaled first: a crash in between restores the same values, harmlessly
+    for k, v in refuse_writes_settings(state.server.version, saved).items():
         r.config_set(k, v)
-    log.info("%s has no CLIENT PAUSE WRITE: writes now refused with NOREPLICAS "
-             "(min-slaves-to-write); previous values kept: %s", server, saved)
-    return QuiesceState(mode=mode, paused_at=now, pause_expires_at=None, server=server, saved_config=saved,
-                        hook_called=hook)
+    return state
 
 
 def _client_pause_write(r: redis.Redis, seconds: int) -> None:
@@ -180,9 +250,66 @@ def _config_get(r: redis.Redis, name: str) -> str:
     value = config_get(r, name)
     if value is None:
         raise QuiesceError(f"CONFIG GET {name} failed on the source: CONFIG is renamed, disabled or not granted",
-                           remedy="this server needs CONFIG (not renamed) to pause writes before Redis 6.2",
+                           remedy="grant CONFIG (not renamed) to the plan's user: the source must refuse writes "
+                           "at cutover (and during the window below Redis 6.2 or with during_window: refuse)",
                            step="quiesce")
     return value
+
+
+class PauseRenewal:
+    """Renews the source's CLIENT PAUSE WRITE every :func:`renew_interval` while the run lives, journaling each
+    renewal's end; so the pause never ends before the run does, and expires ``max_pause_seconds`` after the run
+    died. A no-op for a window that refuses writes (that does not expire).
+
+    Use ``renewal = PauseRenewal(plan, state).start()`` … ``renewal.stop()`` (stop before anything unpauses,
+    fences or rolls back; stop is idempotent and waits for a renewal under way).
+    """
+
+    def __init__(self, plan: MigrationPlan, state: QuiesceState, log: Log = logger,
+                 interval: float | None = None) -> None:
+        self.plan, self.state, self.log = plan, state, log
+        self.interval = interval or renew_interval(plan.quiesce.max_pause_seconds)
+        self.renewals = 0
+        self.failures = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> PauseRenewal:
+        if self.state.mode == "client-pause-write" and self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="pause-renewal", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _run(self) -> None:
+        r: redis.Redis | None = None
+        while not self._stop.wait(self.interval):
+            try:
+                r = r or source_client(self.plan, timeout=10)
+                self.renew(r)
+            except (redis.RedisError, OSError, QuiesceError) as exc:  # next try in one interval; two may fail
+                self.failures += 1
+                r = None
+                self.log.warning("could not renew the write pause (%s: %s); retrying in %.0fs; the fence re-checks "
+                                 "the source before any switch", type(exc).__name__, exc, self.interval)
+
+    def renew(self, r: redis.Redis) -> None:
+        """One renewal: CLIENT PAUSE for max_pause_seconds from now, journaled (unless the run stopped meanwhile)."""
+        journal = Journal(self.plan.workdir)
+        seconds = self.plan.quiesce.max_pause_seconds
+        with Journal.lock:
+            current = journal.read().quiesce
+            if self._stop.is_set() or current is None or current.fenced_at is not None:
+                return  # unpaused, fenced or rolled back meanwhile: never pause again
+            _client_pause_write(r, seconds)
+            now = time.time()
+            journal.update(quiesce=replace(current, pause_expires_at=now + seconds))
+        self.renewals += 1
+        self.log.info("write pause renewed until %s", utc(now + seconds))
 
 
 def _wait_for_clients_to_leave(plan: MigrationPlan, r: redis.Redis, log: Log) -> None:
@@ -207,50 +334,47 @@ def _wait_for_clients_to_leave(plan: MigrationPlan, r: redis.Redis, log: Log) ->
 
 def unpause(plan: MigrationPlan, state: QuiesceState | None = None, r: redis.Redis | None = None,
             log: Log = logger) -> None:
-    """Give the source back to the application: writes allowed again, maintenance hook off; the journal's
-    entry is cleared.
+    """Give the source back to the application: the replaced config values back (refuse mode, fence), writes
+    unpaused, maintenance hook off; the journal's entry is cleared.
 
-    Safe to call more than once, and after a crash (the state is read from the journal).
+    Safe to call more than once, and after a crash (the state is read from the journal, which also holds what a
+    fence changed after ``state`` was taken).
     """
     journal = Journal(plan.workdir)
-    state = state or journal.read().quiesce
+    state = journal.read().quiesce or state
     if state is None:
         log.info("nothing to unquiesce")
         return
     if r is None:
         r = source_client(plan)
     with redis_errors("unquiesce", SourceError, "source"):
+        for k, v in state.saved_config.items():  # first: writes held by the pause then land, not fail
+            r.config_set(k, v)
+        if state.saved_config:
+            log.info("source accepts writes again; restored %s", state.saved_config)
         if state.mode == "client-pause-write":
             r.execute_command("CLIENT", "UNPAUSE")  # type: ignore[no-untyped-call]
             log.info("source writes unpaused (CLIENT UNPAUSE)")
-        else:
-            for k, v in state.saved_config.items():
-                r.config_set(k, v)
-            log.info("source accepts writes again; restored %s", state.saved_config)
     if state.hook_called:
         call_maintenance_hook(plan, False)
         log.info("maintenance hook switched off")
     journal.update(quiesce=None)
 
 
+def lift_fence_hint(state: QuiesceState) -> str:
+    """The commands that make the old source take writes again (after a verified cutover the fence stays)."""
+    return "; ".join(f"CONFIG SET {k} {v}" for k, v in state.saved_config.items())
+
+
 def finish(plan: MigrationPlan, state: QuiesceState, r: redis.Redis | None = None, log: Log = logger) -> str:
-    """After a verified cutover: maintenance hook off; the old source keeps refusing writes, or is unpaused
-    (``cutover.source_after_cutover``). Returns what was done, for the run's summary."""
+    """After a verified cutover: maintenance hook off; the old source stays fenced (it refuses every write, on
+    every version, without expiry), so a straggler cannot write where nobody reads. Returns what was done, for
+    the run's summary (with how to lift the fence)."""
+    state = Journal(plan.workdir).read().quiesce or state
     if state.hook_called:
         call_maintenance_hook(plan, False)
-    if plan.cutover.source_after_cutover == "unpause":
-        unpause(plan, state, r, log)
-        return "old source unpaused (cutover.source_after_cutover=unpause)"
-    if r is None:
-        r = source_client(plan)
-    with redis_errors("finish", SourceError, "source"):
-        if state.mode == "client-pause-write":
-            _client_pause_write(r, plan.quiesce.max_pause_seconds)
-            msg = (f"old source keeps refusing writes for {plan.quiesce.max_pause_seconds}s more (CLIENT PAUSE "
-                   "WRITE), so a straggler cannot write where nobody reads; shut it down when the app is settled")
-        else:
-            msg = ("old source keeps refusing writes (min-slaves-to-write); restore with CONFIG SET "
-                   + " ".join(f"{k} {v}" for k, v in state.saved_config.items()) + " if it is ever needed again")
+    msg = ("old source stays fenced: it refuses every write (NOREPLICAS) for good; shut it down when the app is "
+           "settled, or lift the fence with " + (lift_fence_hint(state) or "CONFIG SET min-replicas-to-write 0"))
     Journal(plan.workdir).update(quiesce=None)
     log.info(msg)
     return msg

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -40,7 +40,8 @@ from elasticache_migrate.verify.read import (
 )
 from elasticache_migrate.verify.report import VerifyReport
 
-__all__ = ["compare_db", "sample_confidence", "source_unchanged", "verify_endpoints"]
+__all__ = ["compare_db", "sample_confidence", "source_unchanged", "source_verdict", "verify_endpoints",
+           "writes_since_snapshot"]
 
 Pools = tuple[ThreadPoolExecutor, ThreadPoolExecutor]
 
@@ -170,9 +171,21 @@ def _probe(src: redis.Redis, tgt: redis.Redis, probe: str, opts: VerifyOptions) 
     return f"`{probe}`: present, {'equal' if m is None else 'DIFFERENT'}", m
 
 
-def source_unchanged(r: redis.Redis, snapshot: Snapshot | None) -> tuple[str, Mismatch | None]:
-    """Proof that no write reached the source after the snapshot (so none can be lost by the cutover)."""
-    info = r.info("persistence")
+def writes_since_snapshot(info: Mapping[str, Any], snapshot: Snapshot) -> int:
+    """How many writes INFO persistence ``info`` counts since ``snapshot`` (0 when none; a save since counts 1)."""
+    changes = int(info.get("rdb_changes_since_last_save", 0))
+    saves = info.get("rdb_saves")
+    lastsave = int(info.get("rdb_last_save_time", 0))
+    newer_save = lastsave != snapshot.last_save_time or (saves is not None and snapshot.rdb_saves is not None
+                                                         and int(saves) != snapshot.rdb_saves)
+    if newer_save:  # someone saved again: the counter restarted, so it says nothing about how many; at least one
+        return max(1, changes)
+    return max(0, changes - snapshot.changes_since_save)
+
+
+def source_verdict(info: Mapping[str, Any], snapshot: Snapshot | None,
+                   refusing: bool = False) -> tuple[str, Mismatch | None]:
+    """The proof that no write reached the source after the snapshot, from INFO persistence (pure)."""
     changes = int(info.get("rdb_changes_since_last_save", 0))
     saves = info.get("rdb_saves")
     lastsave = int(info.get("rdb_last_save_time", 0))
@@ -180,21 +193,27 @@ def source_unchanged(r: redis.Redis, snapshot: Snapshot | None) -> tuple[str, Mi
     if saves is not None:
         parts.append(f"rdb_saves={saves}")
     parts.append(f"rdb_last_save_time={lastsave}")
-    try:
-        cfg = dict(r.config_get("min-*-to-write"))
-        if any(as_text(v) == "1000000" for v in cfg.values()):
-            parts.append("writes refused (min-slaves-to-write)")
-    except redis.ResponseError:  # CONFIG renamed, disabled or not granted: the counters still speak
-        pass
+    if refusing:
+        parts.append("writes refused (min-slaves-to-write)")
     text = ", ".join(parts)
     if snapshot is None:
         return text, None
-    newer_save = lastsave != snapshot.last_save_time or (saves is not None and snapshot.rdb_saves is not None
-                                                         and int(saves) != snapshot.rdb_saves)
-    if changes > snapshot.changes_since_save or newer_save:
+    if writes_since_snapshot(info, snapshot):
         return text, Mismatch(-1, "(source)", "source-changed",
                               f"the source changed after the snapshot ({text}): writes after it would be lost")
     return text, None
+
+
+def source_unchanged(r: redis.Redis, snapshot: Snapshot | None) -> tuple[str, Mismatch | None]:
+    """Proof that no write reached the source after the snapshot (so none can be lost by the cutover)."""
+    info = r.info("persistence")
+    refusing = False
+    try:
+        cfg = dict(r.config_get("min-*-to-write"))
+        refusing = any(as_text(v) == "1000000" for v in cfg.values())
+    except redis.ResponseError:  # CONFIG renamed, disabled or not granted: the counters still speak
+        pass
+    return source_verdict(info, snapshot, refusing)
 
 
 def verify_endpoints(plan: MigrationPlan, endpoint: Endpoint, snapshot: Snapshot | None = None) -> VerifyReport:

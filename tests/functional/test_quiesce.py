@@ -1,7 +1,7 @@
 """The quiesce and snapshot engines (elasticache_migrate.source.quiesce / .snapshot) against real servers: writes
-paused with CLIENT PAUSE WRITE (Redis >= 6.2) or refused with NOREPLICAS (older), the pause journaled and undone
-exactly, the old source kept paused or given back after the cutover, application clients named when they do
-not leave, and BGSAVE's snapshot taken after the call. No moto, no Prefect: the engine functions themselves.
+paused with CLIENT PAUSE WRITE (Redis >= 6.2) or refused with NOREPLICAS (older, or quiesce.during_window:
+refuse), the pause journaled and undone exactly, application clients named when they do not leave, and BGSAVE's
+snapshot taken after the call. No moto, no Prefect: the engine functions themselves (the fence: test_fence.py).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from elasticache_migrate.errors import QuiesceError
 from elasticache_migrate.journal import Journal
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.source.connection import source_client
-from elasticache_migrate.source.quiesce import REFUSE_WRITES_REPLICAS, finish, pause, unpause
+from elasticache_migrate.source.quiesce import REFUSE_WRITES_REPLICAS, pause, unpause
 from elasticache_migrate.source.snapshot import bgsave
 from elasticache_migrate.testing.localredis import LocalRedisServer
 from tests.conftest import make_plan, need
@@ -43,28 +43,36 @@ def _write_blocks(server: LocalRedisServer) -> bool:
     return False
 
 
-@pytest.mark.parametrize("after", ["keep_paused", "unpause"])
-def test_client_pause_write_is_journaled_and_kept_or_given_back_after_the_cutover(tmp_path: Path, redis70: Any,
-                                                                                  after: str) -> None:
+def test_client_pause_write_is_journaled_and_given_back(tmp_path: Path, redis70: Any) -> None:
     with LocalRedisServer(redis70, workdir=tmp_path / "source", config={"save": ""}) as src:
-        plan = _plan(tmp_path, src.port, cutover={"backend": "none", "source_after_cutover": after})
+        plan = _plan(tmp_path, src.port)
         state = pause(plan, log=log)
         assert state.mode == "client-pause-write" and state.pause_expires_at == state.paused_at + 600
-        assert Journal(plan.workdir).read().quiesce == state
+        assert Journal(plan.workdir).read().quiesce == state and not state.saved_config
         assert _write_blocks(src)
         with src.client() as r:
             assert r.get("anything") is None  # reads go on
-
-        said = finish(plan, state, log=log)
+        unpause(plan, state, log=log)
         assert Journal(plan.workdir).read().quiesce is None
-        if after == "unpause":
-            assert said == "old source unpaused (cutover.source_after_cutover=unpause)"
-            assert not _write_blocks(src)
-        else:
-            assert "keeps refusing writes for 600s more" in said
-            assert _write_blocks(src)
-            unpause(plan, state, log=log)
-            assert not _write_blocks(src)
+        assert not _write_blocks(src)
+
+
+def test_refuse_during_the_window_on_a_new_server(tmp_path: Path, redis70: Any) -> None:
+    """quiesce.during_window: refuse — writes fail at once with NOREPLICAS on 7.0 too (no CLIENT PAUSE)."""
+    with LocalRedisServer(redis70, workdir=tmp_path / "source", config={"save": ""}) as src:
+        plan = _plan(tmp_path, src.port, quiesce={"during_window": "refuse", "max_pause_seconds": 600})
+        state = pause(plan, log=log)
+        assert state.mode == "refuse-writes" and state.pause_expires_at is None
+        assert state.saved_config == {"min-replicas-to-write": "0", "min-replicas-max-lag": "10"}
+        with src.client(socket_timeout=2, retry=Retry(NoBackoff(), 0)) as app:
+            t0 = time.monotonic()
+            with pytest.raises(redis.ResponseError, match="NOREPLICAS"):
+                app.set("k", "v")
+            assert time.monotonic() - t0 < 1  # at once, not held
+        unpause(plan, log=log)
+        with src.client() as r:
+            assert r.config_get("min-replicas-*") == {"min-replicas-to-write": "0", "min-replicas-max-lag": "10"}
+            assert r.set("k", "v")
 
 
 def test_refuse_writes_on_an_old_server_keeps_the_first_values_and_puts_them_back(tmp_path: Path) -> None:
@@ -98,7 +106,7 @@ def test_refuse_writes_without_config_is_a_quiesce_error_and_changes_nothing(tmp
         plan = _plan(tmp_path, src.port)
         with pytest.raises(QuiesceError, match="CONFIG GET min-slaves-to-write failed on the source") as e:
             pause(plan, log=log)
-        assert "needs CONFIG" in e.value.remedy and not e.value.retryable
+        assert "grant CONFIG" in e.value.remedy and not e.value.retryable
         assert Journal(plan.workdir).read().quiesce is None
         with src.client() as r:
             assert r.set("k", "v")

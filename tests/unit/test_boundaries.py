@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 ENGINE = ROOT / "elasticache_migrate"
 CARD_STEPS = ["quiesce", "bgsave_wait", "extract", "upload", "grant", "create", "wait_available", "switch_config",
-              "verify", "preflight", "approval"]
+              "verify", "preflight", "approval", "fence"]
 
 
 def _imports(path: Path) -> set[str]:

@@ -249,3 +249,24 @@ def test_workdir_expands_home_and_adds_id(monkeypatch: pytest.MonkeyPatch, tmp_p
     monkeypatch.setenv("HOME", str(tmp_path))
     plan = validate_plan(with_("staging.workdir", "~/mig"))
     assert plan.workdir == tmp_path / "mig" / "orders-2024"
+
+
+# ---- the window: how writes are stopped, the pause's deadline, the removed source_after_cutover ------------------
+
+def test_window_defaults_block_writes_and_a_dead_run_pause_ends_in_15_minutes() -> None:
+    plan = validate_plan(base())
+    assert plan.quiesce.during_window == "block" and plan.quiesce.max_pause_seconds == 900
+
+
+@pytest.mark.parametrize("after", ["unpause", "keep_paused"])
+def test_source_after_cutover_was_removed_and_the_error_says_why(after: str) -> None:
+    msg = problem(with_("cutover.source_after_cutover", after))
+    assert "cutover.source_after_cutover was removed" in msg
+    assert "lost acknowledged writes" in msg and "fenced at cutover" in msg and "delete the key" in msg
+
+
+def test_max_pause_below_30_seconds_refused_and_during_window_checked() -> None:
+    assert "quiesce.max_pause_seconds" in problem(with_("quiesce.max_pause_seconds", 29))
+    assert validate_plan(with_("quiesce.max_pause_seconds", 30)).quiesce.max_pause_seconds == 30
+    assert "quiesce.during_window" in problem(with_("quiesce.during_window", "pause"))
+    assert validate_plan(with_("quiesce.during_window", "refuse")).quiesce.during_window == "refuse"
