@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from elasticache_migrate.plan import MigrationPlan
 
 __all__ = ["TIMEOUT_APPROVER", "Decision", "approver_allowed", "approver_in", "timed_out_outcome", "ignored_outcome",
+           "cancelled_outcome",
            "refused_description"]
 
 TIMEOUT_APPROVER = "(approval-timeout)"  # reserved: the deadline's own answer, refused from people
@@ -42,6 +43,11 @@ def approver_in(approvers: list[str], approver: str) -> bool:
 def timed_out_outcome(timeout: int) -> str:
     """The closed Slack request when nobody decided in time."""
     return f":hourglass: No decision within {timeout}s: rolled back"
+
+
+def cancelled_outcome() -> str:
+    """The closed Slack request when the run was cancelled (Prefect UI/API) while it waited."""
+    return ":no_entry: Run cancelled while waiting for approval: rolled back"
 
 
 def ignored_outcome(decision: str, approver: str) -> str:

@@ -7,6 +7,7 @@
     ├── PreflightError              a blocking preflight finding (nothing was changed)
     ├── SourceError                 the source Redis cannot be reached or refused a command
     │   ├── QuiesceError            clients did not drain, or writes could not be paused
+    │   ├── WindowLocked            another run holds this source's window lock (or took it from this run)
     │   └── SyncUnavailable         the source cannot or may not serve SYNC (auto: the staged path instead)
     ├── SnapshotError               BGSAVE failed or never finished
     ├── ExtractError                container / file missing, not an RDB, unreadable
@@ -16,6 +17,7 @@
     ├── ApprovalError
     │   ├── ApprovalRejected        a human said no
     │   └── ApprovalTimedOut        nobody answered in time
+    ├── RunCancelled                the run was cancelled (Prefect UI/API, or SIGTERM): rolled back
     ├── CutoverError                the app's config could not be switched (or restored)
     └── VerificationError           the target's data differs from the source
         └── SourceMoved             the source took writes after the snapshot (fence re-check): nothing switched
@@ -39,6 +41,7 @@ __all__ = [
     "PreflightError",
     "SourceError",
     "QuiesceError",
+    "WindowLocked",
     "SyncUnavailable",
     "SnapshotError",
     "ExtractError",
@@ -48,6 +51,7 @@ __all__ = [
     "ApprovalError",
     "ApprovalRejected",
     "ApprovalTimedOut",
+    "RunCancelled",
     "CutoverError",
     "VerificationError",
     "SourceMoved",
@@ -100,6 +104,17 @@ class QuiesceError(SourceError):
     """Application clients did not drain, or writes could not be paused."""
 
     default_remedy = "stop the application's writers (maintenance mode) or allow-list the named clients"
+    retryable = False
+
+
+class WindowLocked(SourceError):
+    """Another run holds this source's migration window (its lock connection is older than ours).
+
+    Raised before anything is changed, or right before the switch when this run lost the lock while its
+    connection was down. Never retried.
+    """
+
+    default_remedy = "wait for the other run to finish, or cancel it in the Prefect UI/API, then run again"
     retryable = False
 
 
@@ -158,6 +173,15 @@ class ApprovalRejected(ApprovalError):
 
 class ApprovalTimedOut(ApprovalError):
     """Nobody approved within approval.timeout_seconds."""
+
+
+class RunCancelled(MigrationError):
+    """The run was cancelled from the Prefect UI/API (or its process got SIGTERM) after quiesce.
+
+    The flow rolls back (config restored, source serving) and ends Cancelled with the message.
+    """
+
+    default_remedy = "nothing was switched (or the switch was undone); run again with the same migration id"
 
 
 class CutoverError(MigrationError):

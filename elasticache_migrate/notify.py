@@ -32,6 +32,7 @@ EVENTS = {
     "succeeded": ":white_check_mark:",
     "rolled-back": ":leftwards_arrow_with_hook:",
     "rejected": ":no_entry:",
+    "cancelled": ":stop_sign:",
     "failed": ":x:",
 }
 

@@ -17,13 +17,14 @@ from typing import Any, Literal
 import httpx
 from prefect import get_run_logger, pause_flow_run
 from prefect.context import FlowRunContext
-from prefect.exceptions import FlowPauseTimeout, ObjectNotFound
+from prefect.exceptions import FlowPauseTimeout, ObjectNotFound, TerminationSignal
 from prefect.input import RunInput
 
 from elasticache_migrate.approval import (
     TIMEOUT_APPROVER,
     Decision,
     approver_allowed,
+    cancelled_outcome,
     ignored_outcome,
     refused_description,
     timed_out_outcome,
@@ -59,6 +60,8 @@ def request_approval(plan: MigrationPlan, summary_md: str, poll_interval: int = 
 
     Raises:
         ApprovalTimedOut: no valid decision within approval.timeout_seconds.
+        TerminationSignal: the run was cancelled while waiting (the flow's cancel watch, or the worker's SIGTERM);
+            the Slack request is closed and the flow rolls back.
     """
     log = get_run_logger()
     if not plan.approval.enabled:
@@ -88,6 +91,9 @@ def request_approval(plan: MigrationPlan, summary_md: str, poll_interval: int = 
         except FlowPauseTimeout as exc:
             close_approval_request(plan, posted, timed_out_outcome(timeout), log)
             raise ApprovalTimedOut(f"no approval within {timeout}s", step="approval") from exc
+        except TerminationSignal:  # cancelled from the UI/API (flows/cancel.py): the flow rolls back
+            close_approval_request(plan, posted, cancelled_outcome(), log)
+            raise
         finally:
             watchdog.cancel()
         if answer.approver == TIMEOUT_APPROVER:

@@ -28,14 +28,15 @@ def client_name(migration_id: str) -> str:
 
 def redis_client(host: str, port: int, *, tls: bool = False, username: str | None = None,
                  password: str | None = None, name: str | None = None, db: int = 0,
-                 timeout: float = 30) -> redis.Redis:
+                 timeout: float = 30, single_connection: bool = False) -> redis.Redis:
     """A redis-py client that also speaks to old servers.
 
     RESP2 (``protocol=2``): redis-py 8 would otherwise open with HELLO, which Redis < 6 rejects.
+    ``single_connection``: one dedicated connection (named ``name`` again whenever it reconnects).
     """
     return redis.Redis(host=host, port=port, db=db, username=username, password=password, ssl=tls,
                        client_name=name, protocol=2, socket_timeout=timeout, socket_connect_timeout=10,
-                       decode_responses=False, health_check_interval=0)
+                       decode_responses=False, health_check_interval=0, single_connection_client=single_connection)
 
 
 def _resolve_master(conn: RedisConnection, password: str | None) -> tuple[str, int]:
@@ -46,15 +47,20 @@ def _resolve_master(conn: RedisConnection, password: str | None) -> tuple[str, i
     return str(addr[0]), int(addr[1])
 
 
-def source_client(plan: MigrationPlan, *, db: int = 0, timeout: float = 30) -> redis.Redis:
-    """Client for the source master (resolved through Sentinel when the plan says so)."""
+def source_client(plan: MigrationPlan, *, db: int = 0, timeout: float = 30, single_connection: bool = False,
+                  name: str | None = None) -> redis.Redis:
+    """Client for the source master (resolved through Sentinel when the plan says so).
+
+    ``name`` replaces the tool's usual CLIENT SETNAME (the window lock's connection has its own).
+    """
     conn = plan.source.redis
     password = resolve_secret(conn.password_secret, purpose="source Redis password")
     host, port = (conn.host, conn.port)
     if conn.sentinel_master:
         host, port = _resolve_master(conn, password)
     return redis_client(host, port, tls=conn.tls, username=conn.username, password=password,
-                        name=client_name(plan.migration_id), db=db, timeout=timeout)
+                        name=name or client_name(plan.migration_id), db=db, timeout=timeout,
+                        single_connection=single_connection)
 
 
 def target_client(plan: MigrationPlan, endpoint: Endpoint, *, db: int = 0, timeout: float = 30) -> redis.Redis:

@@ -175,8 +175,11 @@ class PrefectServer:
 
 
 @contextlib.contextmanager
-def start_prefect_server(home: Path, port: int, timeout: float = 120) -> Iterator[PrefectServer]:
-    """``prefect server start`` on 127.0.0.1:``port`` with the UI, its database under ``home``; stopped after."""
+def start_prefect_server(home: Path, port: int, timeout: float = 120,
+                         settings: Mapping[str, str] | None = None) -> Iterator[PrefectServer]:
+    """``prefect server start`` on 127.0.0.1:``port`` with the UI, its database under ``home``; stopped after.
+
+    ``settings``: more ``PREFECT_SERVER_*`` variables for the server (e.g. a short concurrency lease)."""
     home.mkdir(parents=True, exist_ok=True)
     url = f"http://127.0.0.1:{port}"
     env = prefect_env({
@@ -185,6 +188,7 @@ def start_prefect_server(home: Path, port: int, timeout: float = 120) -> Iterato
         "PREFECT_UI_ENABLED": "true",
         "PREFECT_UI_API_URL": f"{url}/api",
         "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
+        **(settings or {}),
     })
     process = ManagedProcess.start(
         "prefect-server", [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",

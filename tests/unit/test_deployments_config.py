@@ -79,8 +79,10 @@ def test_deployments_schedules_limits_and_pool() -> None:
     window = deps["maintenance-window"]
     assert window["schedules"] == [{"cron": "0 2 * * SUN", "timezone": "Europe/Berlin", "active": False,
                                     "slug": "sunday-0200-berlin"}]
-    assert window["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
-    assert deps["on-demand"]["concurrency_limit"] == 1
+    for name in ("maintenance-window", "on-demand"):
+        # Prefect 3.8.8 drops a paused run's deployment concurrency slot and the run crashes at its next lease
+        # renewal (410 Gone): one window per source is the flow's window lock, never a concurrency limit.
+        assert "concurrency_limit" not in deps[name], name
     assert "schedules" not in deps["on-demand"]
     assert deps["preflight"]["parameters"]["plan_only"] is True
     assert "plan_only" not in window["parameters"] and "plan_only" not in deps["on-demand"]["parameters"]

@@ -27,7 +27,7 @@ def test_payload_per_event() -> None:
         ":twisted_rightwards_arrows: *notify-test* — cutover\nfile:/app/.env now points at redis://new:6379")}}]
     assert slack_payload(p, "other", "x")["blocks"][0]["text"]["text"].startswith(":information_source:")
     assert set(EVENTS) == {"started", "approval-requested", "cutover", "succeeded", "rolled-back", "rejected",
-                           "failed"}
+                           "cancelled", "failed"}
 
 
 def test_log_only_without_a_secret(caplog: pytest.LogCaptureFixture) -> None:
