@@ -43,7 +43,7 @@ def _tar_bytes() -> bytes:
     ("data", "hint"),
     [
         (b"", "empty"),
-        (gzip.compress(rdb(b"")), "gzip"),
+        (gzip.compress(rdb(b""), mtime=0), "gzip"),
         (_tar_bytes(), "tar archive"),
         (b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n", "AOF"),
         (b"$18\r\n" + rdb(b""), "strip the first line"),
