@@ -225,6 +225,7 @@ class CutoverRecord:
     new: str
     previous_state: dict[str, Any] | None = None
     restarted: bool = False
+    verified: bool = False  # verify-cutover passed: the app is on the target, a rollback must not move it back
 
 
 @dataclass(frozen=True)

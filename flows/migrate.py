@@ -24,7 +24,7 @@ from prefect.states import Cancelled
 
 from elasticache_migrate import notify as notify_engine
 from elasticache_migrate.cutover.base import where as cutover_where
-from elasticache_migrate.cutover.switch import restore
+from elasticache_migrate.cutover.switch import cutover_verified, restore
 from elasticache_migrate.cutover.workers import start_workers as start_worker_containers
 from elasticache_migrate.errors import ApprovalRejected, MigrationError, PlanError, RunCancelled, WindowLocked
 from elasticache_migrate.journal import Journal
@@ -32,7 +32,7 @@ from elasticache_migrate.log import Log
 from elasticache_migrate.plan import MigrationPlan, validate_plan
 from elasticache_migrate.preflight.findings import PreflightReport
 from elasticache_migrate.source.lock import WindowLock
-from elasticache_migrate.source.quiesce import PauseRenewal, unpause, window_deadlines
+from elasticache_migrate.source.quiesce import PauseRenewal, finish, unpause, window_deadlines
 from elasticache_migrate.state import Extracted, MigrationResult, QuiesceState, StagedObject
 from elasticache_migrate.targets import TargetHandle
 from elasticache_migrate.verify.report import VerifyReport
@@ -70,6 +70,9 @@ def roll_back_after_kill(flow: Any, flow_run: Any, state: Any) -> None:
         return  # nothing paused or stopped: the run rolled back itself, or never got that far
     log = flow_run_logger(flow_run, flow)
     why = f"run {flow_run.name} ended {state.type.value} before it could roll back"
+    verified = cutover_verified(plan)
+    if verified:
+        why = f"run {flow_run.name} ended {state.type.value} after its verified cutover"
     try:
         with WindowLock(plan, str(flow_run.id), log=log):
             _roll_back(plan, RunCancelled(why), None, direct=True, log=log)
@@ -78,6 +81,10 @@ def roll_back_after_kill(flow: Any, flow_run: Any, state: Any) -> None:
         return
     except MigrationError as exc:
         notify_engine.notify(plan, "failed", f"{why}; the rollback failed: {exc}", log)
+        return
+    if verified:
+        notify_engine.notify(plan, "succeeded", f"{why}; the app stays on the target, the old source stays fenced",
+                             log)
         return
     notify_engine.notify(plan, "rolled-back", f"{why}; config restored, the source serves again", log)
 
@@ -186,6 +193,11 @@ def _roll_back(plan: MigrationPlan, exc: BaseException, target: TargetHandle | N
     is the backstop hook), so the server would abort tasks; the same steps run as plain calls of the engine.
     """
     log = log or get_run_logger()
+    if cutover_verified(plan):  # the app already runs on the verified target: moving it back would lose writes
+        log.warning("after a verified cutover (%s): the config stays on the target, the old source stays fenced",
+                    str(exc) or type(exc).__name__)
+        _finish_direct(plan, log)
+        return
     log.error("rolling back after: %s", str(exc) or type(exc).__name__)
     try:
         if direct:
@@ -208,6 +220,16 @@ def _roll_back(plan: MigrationPlan, exc: BaseException, target: TargetHandle | N
             (delete_target.fn if direct else delete_target)(plan, target)
         else:
             log.info("the %s target %s is kept for inspection", target.kind, target.id)
+
+
+def _finish_direct(plan: MigrationPlan, log: Log) -> None:
+    """finish-source and start-workers as plain engine calls (the run may no longer be Running)."""
+    try:
+        quiesced = Journal(plan.workdir).read().quiesce
+        if quiesced is not None:
+            finish(plan, quiesced, log=log)
+    finally:
+        start_worker_containers(plan, log=log)
 
 
 def approval_summary(plan: MigrationPlan, rdb: Extracted, staged: StagedObject, endpoint: str,

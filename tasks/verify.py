@@ -10,6 +10,7 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from elasticache_migrate.cutover.switch import mark_verified
 from elasticache_migrate.errors import VerificationError
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.state import Endpoint, Snapshot
@@ -54,4 +55,6 @@ def verify_cutover(plan: MigrationPlan, endpoint: Endpoint, expected: VerifyRepo
         VerificationError: the config does not read back, or the endpoint is not a loaded master with the
             verified databases.
     """
-    return check_cutover(plan, endpoint, expected, get_run_logger())
+    checked = check_cutover(plan, endpoint, expected, get_run_logger())
+    mark_verified(plan)  # journaled: from here no rollback (nor the crash backstop) moves the app back
+    return checked

@@ -23,7 +23,7 @@ from elasticache_migrate.log import Log, logger
 from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.state import CutoverRecord, Endpoint
 
-__all__ = ["Switched", "switch", "restore"]
+__all__ = ["Switched", "switch", "mark_verified", "cutover_verified", "restore"]
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,21 @@ def _restart(plan: MigrationPlan, journal: Journal, entry: CutoverRecord, log: L
     """Restart the app containers (if any) and note it, so a re-run knows they run the new value."""
     if restart_containers(plan, log.info):
         journal.update(cutover=dataclasses.replace(entry, restarted=True))
+
+
+def mark_verified(plan: MigrationPlan) -> None:
+    """Journal that verify-cutover passed: from here the app stays on the target whatever happens to the run."""
+    journal = Journal(plan.workdir)
+    with Journal.lock:
+        recorded = journal.read().cutover
+        if recorded is not None:
+            journal.update(cutover=dataclasses.replace(recorded, verified=True))
+
+
+def cutover_verified(plan: MigrationPlan) -> bool:
+    """True when this migration's journal says its cutover was verified (see :func:`mark_verified`)."""
+    recorded = Journal(plan.workdir).read().cutover
+    return recorded is not None and recorded.verified
 
 
 def restore(plan: MigrationPlan, log: Log = logger) -> bool:

@@ -252,3 +252,36 @@ def test_preflight_warns_about_lua_scripts_on_a_source_before_6_2(tmp_path: Path
             app.eval("return redis.call('set', KEYS[1], '1')", 1, "job:1")
         (warn,) = [f for f in window_findings(plan, r, server_info(r)) if "Lua scripts" in f.seen]
         assert warn.severity == "warn" and "eval 1 calls" in warn.seen
+
+
+@pytest.mark.parametrize("verified", [True, False])
+def test_a_run_killed_after_its_verified_cutover_is_finished_not_rolled_back(tmp_path: Path, redis70: Any,
+                                                                             verified: bool) -> None:
+    """The crash backstop (and any rollback) after verify-cutover passed: moving the app back to the fenced old
+    source would lose the writes the target took since; before verify-cutover passed, the rollback restores."""
+    from elasticache_migrate.cutover.switch import mark_verified, switch
+    from elasticache_migrate.errors import RunCancelled
+    from elasticache_migrate.state import Endpoint
+    from flows.migrate import _roll_back
+
+    env = tmp_path / "app.env"
+    env.write_text("REDIS_URL=redis://old:6379/0\n")
+    with LocalRedisServer(redis70, workdir=tmp_path / "source", config={"save": ""}) as src:
+        plan = _plan(tmp_path, src.port, cutover={"backend": "dotenv", "dotenv_path": str(env)})
+        pause(plan, log=log)
+        fence(plan, bgsave(source_client(plan), 30, log), log=log)
+        switch(plan, Endpoint("new.example", 6380), log)
+        if verified:
+            mark_verified(plan)
+
+        _roll_back(plan, RunCancelled("the run's process was killed"), None, direct=True, log=log)
+
+        assert Journal(plan.workdir).read().quiesce is None
+        with src.client(socket_timeout=2, retry=Retry(NoBackoff(), 0)) as app:
+            if verified:
+                assert "new.example:6380" in env.read_text()
+                with pytest.raises(redis.ResponseError, match="NOREPLICAS"):
+                    app.set("straggler", "1")       # still fenced: nobody reads the old source any more
+            else:
+                assert env.read_text() == "REDIS_URL=redis://old:6379/0\n"
+                assert app.set("served-again", "1")
