@@ -36,6 +36,7 @@ __all__ = [
     "replication_group_id_problem",
     "network_source_problem",
     "SG_ID",
+    "sentinel_address_problem",
 ]
 
 SECRET_REF_PATTERN = r"^(env|prefect):[A-Za-z0-9_./-]{1,128}$"
@@ -66,8 +67,60 @@ class RedisConnection(_Model):
     username: str | None = Field(None, description="ACL user name (Redis 6+); empty for the default user.")
     password_secret: str | None = Field(None, pattern=SECRET_REF_PATTERN, description=_SECRET_HELP)
     sentinel_master: str | None = Field(
-        None, description="If set, host/port are a Sentinel; the master of this name is resolved through it."
+        None, description="If set, host/port are a Sentinel (the first one asked); the master of this name is "
+        "resolved through it or through any reachable one of source.redis.sentinels.",
     )
+    sentinels: list[str] = Field(
+        default_factory=list,
+        description="More Sentinels of the same set, as 'host:port' (with sentinel_master): any reachable one "
+        "answers, so one Sentinel down does not stop the migration; reachable ones that disagree about the master "
+        "stop it (a failover in progress).",
+    )
+    sentinel_username: str | None = Field(
+        None, description="ACL user for the Sentinels (Sentinel 6.2+); empty for the default user."
+    )
+    sentinel_password_secret: str | None = Field(
+        None, pattern=SECRET_REF_PATTERN,
+        description="Password of the Sentinels (sentinel requirepass, Sentinel 5.0.1+), if they have one; it is not "
+        "the master's password. " + _SECRET_HELP,
+    )
+
+    @field_validator("sentinels")
+    @classmethod
+    def _sentinel_addresses(cls, v: list[str]) -> list[str]:
+        problems = [p for p in map(sentinel_address_problem, v) if p]
+        if problems:
+            raise ValueError("source.redis.sentinels: " + "; ".join(problems))
+        stripped = [a.strip() for a in v]
+        dupes = sorted({a for a in stripped if stripped.count(a) > 1})
+        if dupes:
+            raise ValueError(f"source.redis.sentinels names {', '.join(dupes)} more than once")
+        return stripped
+
+    @model_validator(mode="after")
+    def _sentinel_fields(self) -> RedisConnection:
+        if not self.sentinel_master:
+            extra = [n for n in ("sentinels", "sentinel_username", "sentinel_password_secret") if getattr(self, n)]
+            if extra:
+                raise ValueError(f"{', '.join(extra)} need(s) sentinel_master: the name the Sentinels monitor the "
+                                 "master under (SENTINEL masters)")
+        elif f"{self.host}:{self.port}" in self.sentinels:
+            raise ValueError(f"source.redis.sentinels repeats host:port ({self.host}:{self.port}), the first Sentinel")
+        return self
+
+
+def sentinel_address_problem(value: str) -> str | None:
+    """Why ``value`` is not a ``host:port`` Sentinel address (``[v6addr]:port`` for IPv6), or None."""
+    host, sep, port = value.strip().rpartition(":")
+    if not sep or not host:
+        return f"{value!r} is not host:port (e.g. 10.0.0.12:26379)"
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        return f"{value!r}: the port must be a number 1–65535"
+    if host.startswith("[") != host.endswith("]") or (":" in host and not host.startswith("[")):
+        return f"{value!r}: write an IPv6 address in brackets, e.g. [fd00::12]:26379"
+    if any(c.isspace() for c in host) or "/" in host:
+        return f"{value!r}: the host must be a name or an address"
+    return None
 
 
 class Source(_Model):
