@@ -155,7 +155,9 @@ class SentinelSet:
                  sentinels: int = 3, quorum: int = 2, down_after_ms: int = 1000, failover_timeout_ms: int = 5000,
                  password: str | None = None) -> None:
         self.binary, self.workdir, self.master_name, self.password = binary, Path(workdir), master_name, password
-        auth = {"masterauth": password} if password else {}
+        # replicas sync at once (7.0 waits repl-diskless-sync-delay, 5 s, before a diskless full sync)
+        auth = {"masterauth": password, "repl-diskless-sync-delay": "0"} if password else \
+            {"repl-diskless-sync-delay": "0"}
         first = LocalRedisServer(binary, port=free_port(), workdir=self.workdir / "node0", password=password,
                                  config=dict(auth))
         self.nodes: list[LocalRedisServer] = [first] + [
@@ -199,8 +201,8 @@ class SentinelSet:
         self.stop()
 
     def wait_settled(self, timeout: float = 30) -> Address:
-        """Wait until every running Sentinel names the same master, which says it is master and has its replicas
-        connected, and knows every running replica and Sentinel; the master's address."""
+        """Wait until every running Sentinel names the same master, which says it is master with every running
+        replica synced (state online), and knows every running replica and Sentinel; the master's address."""
         running = [s for s in self.sentinels if s.running]
         live_nodes = [n for n in self.nodes if n.running]
 
@@ -216,7 +218,9 @@ class SentinelSet:
                 return None
             with node.client(decode_responses=True, socket_timeout=2) as c:
                 info = c.info("replication")
-            if info.get("role") != "master" or int(info.get("connected_slaves", 0)) < len(live_nodes) - 1:
+            online = [v for k, v in info.items() if k.startswith("slave") and k[5:].isdigit()
+                      and isinstance(v, dict) and v.get("state") == "online"]
+            if info.get("role") != "master" or len(online) < len(live_nodes) - 1:
                 return None
             for s in running:
                 state = s.master_state(self.master_name)
