@@ -80,3 +80,19 @@ def test_disagreeing_sentinels_stop_discovery(tmp_path: Path) -> None:
             s.stop()
         a.stop()
         b.stop()
+
+
+def test_sentinel_auth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sentinels with a password (``requirepass`` in sentinel.conf) and a master with another one: discovery AUTHs
+    with source.redis.sentinel_password_secret; without it each Sentinel is named with the AUTH error."""
+    from elasticache_migrate.source.connection import resolve_master
+
+    with SentinelSet(need("redis-7.0"), tmp_path / "set", password="master-pw", sentinel_password="sentinel-pw") as s:
+        without = RedisConnection(**s.redis_connection(password_secret="env:SRC_PW"))
+        with pytest.raises(SourceError) as caught:
+            discover(without, None)
+        assert str(caught.value).count("AUTH refused") == 3 and "sentinel_password_secret" in str(caught.value)
+        monkeypatch.setenv("SENTINEL_PW", "sentinel-pw")
+        conn = RedisConnection(**s.redis_connection(password_secret="env:SRC_PW",
+                                                    sentinel_password_secret="env:SENTINEL_PW"))
+        assert resolve_master(conn) == s.current_master()
