@@ -33,6 +33,7 @@ from elasticache_migrate.source.sentinel import (
     survey,
 )
 from elasticache_migrate.source.sync_strategy import transfer_mode
+from elasticache_migrate.state import ServerInfo
 
 __all__ = ["sentinel_findings", "replica_findings", "rdb_host_findings", "is_local_host", "replicas_from_info"]
 
@@ -145,7 +146,7 @@ def replica_findings(plan: MigrationPlan, facts: PreflightFacts) -> list[Finding
             c = redis_client(address[0], address[1], tls=conn.tls, username=conn.username, password=password,
                              timeout=3)
             try:
-                version = f"{c.info('server').get('redis_version', '?')}"
+                version = str(ServerInfo.from_info(c.info("server")))
             finally:
                 c.close()
         except (redis.RedisError, OSError) as exc:

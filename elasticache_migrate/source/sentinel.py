@@ -22,6 +22,7 @@ from redis.retry import Retry
 from elasticache_migrate.errors import SourceError
 from elasticache_migrate.plan import RedisConnection
 from elasticache_migrate.secrets import resolve_secret
+from elasticache_migrate.state import ServerInfo
 
 __all__ = [
     "Address",
@@ -201,7 +202,7 @@ class SentinelSeen:
     Attributes:
         address: Where it listens.
         error: Why it could not be asked (None when it answered).
-        version: Its server version (INFO server).
+        version: Its server and version (INFO server), e.g. ``"redis 3.2.6"``.
         master_flags: What it thinks of the master (``SENTINEL master``: "master", "s_down,master", ...).
         quorum: Its quorum for the master.
         replicas: The master's replicas it knows.
@@ -243,7 +244,7 @@ def survey(conn: RedisConnection, password: str | None, *, timeout: float = 5.0)
     for address in sentinel_addresses(conn):
         client = sentinel_client(conn, address, password, timeout=timeout)
         try:
-            version = str(client.info("server").get("redis_version", "?"))
+            version = str(ServerInfo.from_info(client.info("server")))  # "redis 3.2.6", "valkey 9.1.2"
             master = fields(client.execute_command("SENTINEL", "master", name))  # type: ignore[no-untyped-call]
             replicas = _nodes(client.execute_command("SENTINEL", "slaves", name))  # type: ignore[no-untyped-call]
             others = _nodes(client.execute_command("SENTINEL", "sentinels", name))  # type: ignore[no-untyped-call]

@@ -37,9 +37,9 @@ def test_preflight_reports_the_sentinel_set_and_the_apps_sentinel_settings(tmp_p
         finding(found, "sentinel", "info", f"master 'appmaster' is 127.0.0.1:{master.port} (named by Sentinel "
                 f"127.0.0.1:{sset.sentinels[1].port}; 2 of 3")
         finding(found, "sentinel", "warn", f"Sentinel 127.0.0.1:{sset.sentinels[0].port}: ConnectionError")
-        line = finding(found, "sentinel", "info", f"Sentinel 127.0.0.1:{sset.sentinels[2].port}: 3.2.6, quorum 2")
+        line = finding(found, "sentinel", "info", f"Sentinel 127.0.0.1:{sset.sentinels[2].port}: redis 3.2.6, quorum 2")
         assert "knows 1 replica(s) and 2 other Sentinel(s)" in line.seen  # it still counts the stopped one
-        finding(found, "replicas", "info", f"replica 127.0.0.1:{replica.port}: 3.2.6, link online")
+        finding(found, "replicas", "info", f"replica 127.0.0.1:{replica.port}: redis 3.2.6, link online")
         finding(found, "sentinel", "warn", "the RDB is read from this host's disk, where the master")
         left = finding(found, "app-config", "block", "also holds Sentinel settings the plan would leave")
         assert "REDIS_SENTINELS (named like a Sentinel setting)" in left.seen

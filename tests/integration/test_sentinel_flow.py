@@ -48,8 +48,8 @@ def test_sentinel_set_plan_only_then_rehearsal_switches_the_sentinel_aware_app(
         assert not [f for f in report.findings if f.severity == "block"]
         assert f"info sentinel: master 'appmaster' is 127.0.0.1:{master.port}" in lines
         assert f"warn sentinel: Sentinel 127.0.0.1:{sset.sentinels[0].port}: ConnectionError" in lines
-        assert f"Sentinel 127.0.0.1:{sset.sentinels[1].port}: {sset.binary.version}, quorum 2" in lines
-        assert f"replica 127.0.0.1:{sset.replica_nodes()[0].port}: {sset.binary.version}, link online" in lines
+        assert f"Sentinel 127.0.0.1:{sset.sentinels[1].port}: redis {sset.binary.version}, quorum 2" in lines
+        assert f"replica 127.0.0.1:{sset.replica_nodes()[0].port}: redis {sset.binary.version}, link online" in lines
         assert "Sentinel settings REDIS_SENTINELS, REDIS_MASTER_NAME are switched with REDIS_URL" in lines
         assert env.read_bytes() == before  # plan-only changes nothing
         sset.start_sentinel(0)
