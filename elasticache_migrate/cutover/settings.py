@@ -96,6 +96,10 @@ def restored_text(f: SettingsFile, text: str, previous: str | None, previous_oth
         out = f.set(out, key, value)
     out = f.set(out, f.key, previous)
     for offset, chunk in sorted(cleared):
+        if offset > len(out) or (offset and out[offset - 1] != "\n"):
+            # the file was edited since the switch: never split a line, put the setting back at the end
+            out = out + ("" if not out or out.endswith("\n") else "\n") + chunk
+            continue
         out = out[:offset] + chunk + out[offset:]
     if no_final_newline and out.endswith("\n"):
         out = out.removesuffix("\n").removesuffix("\r")

@@ -13,6 +13,8 @@ import pytest
 
 from elasticache_migrate.errors import SourceError
 from elasticache_migrate.plan import RedisConnection
+from elasticache_migrate.preflight.facts import PreflightFacts
+from elasticache_migrate.preflight.sentinel_checks import sentinel_findings
 from elasticache_migrate.source.sentinel import discover
 from elasticache_migrate.testing.localredis import LocalRedisServer
 from elasticache_migrate.testing.ports import free_port
@@ -72,6 +74,11 @@ def test_disagreeing_sentinels_stop_discovery(tmp_path: Path) -> None:
         view = discover(conn, None, strict=False)
         assert view.master == ("127.0.0.1", a.port)
         assert view.disagreeing == ((sentinels[1].address, ("127.0.0.1", b.port)),)
+        plan = make_plan(tmp_path=tmp_path, moto_endpoint="http://127.0.0.1:9", bucket="unused", source_port=1,
+                         source={"kind": "host", "redis": conn.model_dump()})
+        blocks = [f for f in sentinel_findings(plan, PreflightFacts()) if f.severity == "block"]
+        assert len(blocks) == 1 and "the Sentinels disagree about the master 'appmaster'" in blocks[0].seen
+        assert f"127.0.0.1:{sentinels[1].port} names 127.0.0.1:{b.port}" in blocks[0].seen
         wrong_name: Any = RedisConnection(host="127.0.0.1", port=sentinels[0].port, sentinel_master="other")
         with pytest.raises(SourceError, match="does not monitor a master named 'other'"):
             discover(wrong_name, None)

@@ -84,3 +84,14 @@ def test_clear_keys_need_a_file_backend_and_distinct_keys(tmp_path: Path) -> Non
         _plan(tmp_path, backend="dotenv", dotenv_path="/x", clear_keys=["REDIS SENTINELS"])
     with pytest.raises(PlanError, match="may use only"):
         _plan(tmp_path, backend="dotenv", dotenv_path="/x", extra_values={"REDIS_HOST": "{hostname}"})
+
+
+def test_a_file_edited_since_the_switch_gets_its_settings_back_without_splitting_a_line(tmp_path: Path) -> None:
+    env = tmp_path / "app.env"
+    env.write_text("A=1\nREDIS_SENTINELS=s1:26379\nREDIS_URL=redis://old:6379/0\n")
+    plan = _plan(tmp_path, backend="dotenv", dotenv_path=str(env), clear_keys=["REDIS_SENTINELS"])
+    switch(plan, NEW, LOG)
+    env.write_text("A=1 # edited by hand, longer now\n" + env.read_text().split("\n", 1)[1])
+    restore(plan, LOG)
+    assert env.read_text() == ("A=1 # edited by hand, longer now\nREDIS_URL=redis://old:6379/0\n"
+                               "REDIS_SENTINELS=s1:26379\n")
