@@ -95,3 +95,12 @@ def test_a_file_edited_since_the_switch_gets_its_settings_back_without_splitting
     restore(plan, LOG)
     assert env.read_text() == ("A=1 # edited by hand, longer now\nREDIS_URL=redis://old:6379/0\n"
                                "REDIS_SENTINELS=s1:26379\n")
+
+
+def test_the_summary_names_the_settings_switched_together(tmp_path: Path) -> None:
+    from elasticache_migrate.cutover.base import where
+
+    plan = _plan(tmp_path, backend="dotenv", dotenv_path="/srv/app.env", clear_keys=["REDIS_SENTINELS"],
+                 extra_values={"REDIS_HOST": "{host}"}, restart_containers=["web"])
+    assert where(plan) == ("`/srv/app.env` (REDIS_URL) (setting REDIS_HOST and removing REDIS_SENTINELS in the same "
+                           "rewrite), then restart web")
