@@ -163,8 +163,10 @@ def rdb_host_findings(plan: MigrationPlan, facts: PreflightFacts) -> list[Findin
     if not conn.sentinel_master or facts.server is None or r is None:
         return []
     if transfer_mode(plan.staging.transfer, facts.server) == "sync":
+        fallback = " (unless auto falls back to the RDB file: see the sync finding)" \
+            if plan.staging.transfer == "auto" else ""
         return [Finding(CHECK, "info", "the snapshot is read over SYNC from whichever node is master: no RDB file "
-                        "on a host is needed, a failover before the window does not change the data path")]
+                        f"on a host is needed, a failover before the window does not change the data path{fallback}")]
     kwargs = r.connection_pool.connection_kwargs
     master = f"{kwargs.get('host')}:{kwargs.get('port')}"
     sync_hint = ("a source >= 7.0 is read over SYNC and needs no file" if facts.server.version < (7, 0)

@@ -4,7 +4,6 @@ tests/functional/test_preflight_sentinel.py)."""
 from __future__ import annotations
 
 from elasticache_migrate.preflight.app_config import sentinel_settings, setting_name
-from elasticache_migrate.preflight.sentinel_checks import replicas_from_info
 
 ADDRS = ["10.0.0.11:26379", "10.0.0.12:26379"]
 
@@ -31,18 +30,3 @@ def test_yaml_paths_are_reported_as_the_setting_holding_them() -> None:
     assert sentinel_settings(flat, addresses=ADDRS, master_name="mymaster", dotted=True) == {
         "redis.sentinel": "named like a Sentinel setting"}
     assert setting_name("redis.master_name", True) == "redis.master_name"
-
-
-def test_replicas_from_info_replication() -> None:
-    info = {"role": "master", "connected_slaves": 2,
-            "slave0": {"ip": "10.0.0.12", "port": 6379, "state": "online", "offset": 10, "lag": 0},
-            "slave1": {"ip": "10.0.0.13", "port": 6380, "state": "wait_bgsave", "offset": 0, "lag": 1}}
-    assert replicas_from_info(info) == [(("10.0.0.12", 6379), "online", "0"), (("10.0.0.13", 6380), "wait_bgsave", "1")]
-
-
-def test_local_host() -> None:
-    from elasticache_migrate.preflight.sentinel_checks import is_local_host
-
-    assert is_local_host("127.0.0.1") and is_local_host("localhost")
-    assert not is_local_host("192.0.2.10")  # TEST-NET-1: never an interface of this machine
-    assert not is_local_host("no-such-host.invalid")
