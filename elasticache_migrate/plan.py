@@ -36,6 +36,7 @@ __all__ = [
     "replication_group_id_problem",
     "network_source_problem",
     "SG_ID",
+    "sentinel_address_problem",
 ]
 
 SECRET_REF_PATTERN = r"^(env|prefect):[A-Za-z0-9_./-]{1,128}$"
@@ -66,8 +67,60 @@ class RedisConnection(_Model):
     username: str | None = Field(None, description="ACL user name (Redis 6+); empty for the default user.")
     password_secret: str | None = Field(None, pattern=SECRET_REF_PATTERN, description=_SECRET_HELP)
     sentinel_master: str | None = Field(
-        None, description="If set, host/port are a Sentinel; the master of this name is resolved through it."
+        None, description="If set, host/port are a Sentinel (the first one asked); the master of this name is "
+        "resolved through it or through any reachable one of source.redis.sentinels.",
     )
+    sentinels: list[str] = Field(
+        default_factory=list,
+        description="More Sentinels of the same set, as 'host:port' (with sentinel_master): any reachable one "
+        "answers, so one Sentinel down does not stop the migration; reachable ones that disagree about the master "
+        "stop it (a failover in progress).",
+    )
+    sentinel_username: str | None = Field(
+        None, description="ACL user for the Sentinels (Sentinel 6.2+); empty for the default user."
+    )
+    sentinel_password_secret: str | None = Field(
+        None, pattern=SECRET_REF_PATTERN,
+        description="Password of the Sentinels (sentinel requirepass, Sentinel 5.0.1+), if they have one; it is not "
+        "the master's password. " + _SECRET_HELP,
+    )
+
+    @field_validator("sentinels")
+    @classmethod
+    def _sentinel_addresses(cls, v: list[str]) -> list[str]:
+        problems = [p for p in map(sentinel_address_problem, v) if p]
+        if problems:
+            raise ValueError("source.redis.sentinels: " + "; ".join(problems))
+        stripped = [a.strip() for a in v]
+        dupes = sorted({a for a in stripped if stripped.count(a) > 1})
+        if dupes:
+            raise ValueError(f"source.redis.sentinels names {', '.join(dupes)} more than once")
+        return stripped
+
+    @model_validator(mode="after")
+    def _sentinel_fields(self) -> RedisConnection:
+        if not self.sentinel_master:
+            extra = [n for n in ("sentinels", "sentinel_username", "sentinel_password_secret") if getattr(self, n)]
+            if extra:
+                raise ValueError(f"{', '.join(extra)} need(s) sentinel_master: the name the Sentinels monitor the "
+                                 "master under (SENTINEL masters)")
+        elif f"{self.host}:{self.port}" in self.sentinels:
+            raise ValueError(f"source.redis.sentinels repeats host:port ({self.host}:{self.port}), the first Sentinel")
+        return self
+
+
+def sentinel_address_problem(value: str) -> str | None:
+    """Why ``value`` is not a ``host:port`` Sentinel address (``[v6addr]:port`` for IPv6), or None."""
+    host, sep, port = value.strip().rpartition(":")
+    if not sep or not host:
+        return f"{value!r} is not host:port (e.g. 10.0.0.12:26379)"
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        return f"{value!r}: the port must be a number 1–65535"
+    if host.startswith("[") != host.endswith("]") or (":" in host and not host.startswith("[")):
+        return f"{value!r}: write an IPv6 address in brackets, e.g. [fd00::12]:26379"
+    if any(c.isspace() for c in host) or "/" in host:
+        return f"{value!r}: the host must be a name or an address"
+    return None
 
 
 class Source(_Model):
@@ -348,6 +401,48 @@ class Cutover(_Model):
         description="Create the parameter / secret field / record / key when it does not exist yet. Off: preflight "
         "blocks on a missing one, since a misspelled name would be created, and the app would never read it.",
     )
+    extra_values: dict[str, str] = Field(
+        default_factory=dict,
+        description="More settings of the same file to switch together with the main one (backend dotenv or yaml): "
+        "env variable (dotenv) or dotted path (yaml) -> what to write, with {scheme}, {host}, {port} as in "
+        "value_template, e.g. REDIS_HOST: '{host}'. Written in the same atomic rewrite as the main value and put "
+        "back with it by a rollback.",
+    )
+    clear_keys: list[str] = Field(
+        default_factory=list,
+        description="Settings of the same file removed at the switch (backend dotenv or yaml) and put back byte for "
+        "byte by a rollback: e.g. the Sentinel settings (REDIS_SENTINELS, REDIS_MASTER_NAME) of an app that uses "
+        "the main value (REDIS_URL) when they are absent. ElastiCache is not a Sentinel: an app left with them "
+        "keeps asking the old Sentinels. Preflight blocks when the file holds Sentinel settings the plan does not "
+        "switch or clear.",
+    )
+
+    @model_validator(mode="after")
+    def _settings_together(self) -> Cutover:
+        if not (self.extra_values or self.clear_keys):
+            return self
+        if self.backend not in ("dotenv", "yaml"):
+            raise ValueError("cutover.extra_values / clear_keys need backend dotenv or yaml (several settings of one "
+                             f"file switched in one rewrite); backend {self.backend!r} holds one value")
+        main = self.dotenv_key if self.backend == "dotenv" else self.yaml_key
+        keys = [main, *self.extra_values, *self.clear_keys]
+        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        if dupes:
+            raise ValueError(f"cutover: {', '.join(dupes)} named twice (main key, extra_values, clear_keys each "
+                             "take a setting once)")
+        shape = r"[A-Za-z_][A-Za-z0-9_.-]*" if self.backend == "dotenv" else r"[^.\s]+(?:\.[^.\s]+)*"
+        bad = [k for k in keys[1:] if not re.fullmatch(shape, k)]
+        if bad:
+            raise ValueError(f"cutover: {', '.join(map(repr, bad))} is not a "
+                             + ("variable name" if self.backend == "dotenv" else "dotted YAML path"))
+        for key, template in self.extra_values.items():
+            try:
+                template.format(scheme="redis", host="h", port=1)
+            except (KeyError, IndexError, AttributeError, TypeError, ValueError) as exc:
+                raise ValueError(f"cutover.extra_values[{key}] may use only {{scheme}}, {{host}}, {{port}}: "
+                                 f"{exc}") from exc
+        return self
+
     @model_validator(mode="after")
     def _backend_fields(self) -> Cutover:
         needed = {"ssm": ("ssm_parameter",), "secretsmanager": ("secret_id",),

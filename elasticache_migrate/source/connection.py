@@ -10,15 +10,15 @@ from collections.abc import Callable, Iterator
 import hiredis
 import redis
 import redis.exceptions
-from redis.sentinel import Sentinel
 
 from elasticache_migrate.errors import MigrationError, SourceError, boundary
 from elasticache_migrate.plan import MigrationPlan, RedisConnection
 from elasticache_migrate.secrets import resolve_secret
+from elasticache_migrate.source.sentinel import discover, sentinel_password
 from elasticache_migrate.state import Endpoint, ServerInfo
 
-__all__ = ["Endpoint", "client_name", "redis_client", "source_client", "target_client", "server_info", "redis_errors",
-           "translate_redis"]
+__all__ = ["Endpoint", "client_name", "redis_client", "resolve_master", "source_client", "target_client", "server_info",
+           "redis_errors", "translate_redis"]
 
 
 def client_name(migration_id: str) -> str:
@@ -39,12 +39,12 @@ def redis_client(host: str, port: int, *, tls: bool = False, username: str | Non
                        decode_responses=False, health_check_interval=0, single_connection_client=single_connection)
 
 
-def _resolve_master(conn: RedisConnection, password: str | None) -> tuple[str, int]:
-    """Ask Sentinel for the current master's address."""
-    with redis_errors("connect", SourceError, f"Sentinel {conn.host}:{conn.port}"):
-        sentinel = Sentinel([(conn.host, conn.port)], socket_timeout=5, protocol=2)  # type: ignore[no-untyped-call]
-        addr = sentinel.discover_master(conn.sentinel_master)  # type: ignore[no-untyped-call]
-    return str(addr[0]), int(addr[1])
+def resolve_master(conn: RedisConnection) -> tuple[str, int]:
+    """The source's master address: ``host:port``, or the master the plan's Sentinels name (see
+    :mod:`elasticache_migrate.source.sentinel`)."""
+    if not conn.sentinel_master:
+        return conn.host, conn.port
+    return discover(conn, sentinel_password(conn)).master
 
 
 def source_client(plan: MigrationPlan, *, db: int = 0, timeout: float = 30, single_connection: bool = False,
@@ -55,9 +55,7 @@ def source_client(plan: MigrationPlan, *, db: int = 0, timeout: float = 30, sing
     """
     conn = plan.source.redis
     password = resolve_secret(conn.password_secret, purpose="source Redis password")
-    host, port = (conn.host, conn.port)
-    if conn.sentinel_master:
-        host, port = _resolve_master(conn, password)
+    host, port = resolve_master(conn)
     return redis_client(host, port, tls=conn.tls, username=conn.username, password=password,
                         name=name or client_name(plan.migration_id), db=db, timeout=timeout,
                         single_connection=single_connection)

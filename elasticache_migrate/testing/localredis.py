@@ -246,11 +246,13 @@ class LocalRedisServer:
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
-    def start(self, timeout: float = 20) -> LocalRedisServer:
+    def start(self, timeout: float = 20, *, keep_config: bool = False) -> LocalRedisServer:
         """Start the server and wait until it answers PING (it keeps answering LOADING while it reads an RDB).
 
         Args:
             timeout: Seconds to wait for PING, including the RDB load.
+            keep_config: Restart from the config file as it is now (what CONFIG REWRITE, e.g. a Sentinel's,
+                left in it), as a real restart does; needs a fixed port and a config file from an earlier start.
 
         Returns:
             ``self``, to allow ``server = LocalRedisServer(...).start()``.
@@ -262,10 +264,10 @@ class LocalRedisServer:
         if self.running:
             return self
         self.workdir.mkdir(parents=True, exist_ok=True)
-        attempts = _PORT_ATTEMPTS if self._requested_port == 0 else 1
+        attempts = _PORT_ATTEMPTS if self._requested_port == 0 and not keep_config else 1
         for attempt in range(1, attempts + 1):
             try:
-                self._launch(timeout)
+                self._launch(timeout, keep_config=keep_config and self.config_file.exists())
                 return self
             except ServerStartError as exc:
                 if attempt == attempts or "in use" not in str(exc):
@@ -273,20 +275,23 @@ class LocalRedisServer:
                 log.info("port %d was taken meanwhile; picking another", self._port)
         raise AssertionError("unreachable")
 
-    def _launch(self, timeout: float) -> None:
-        """Write the config, spawn the process and wait for PING once."""
-        self._port = self._requested_port or free_port()
-        self.config_file.write_text(
-            render_config(
-                self.binary.version_info,
-                port=self._port,
-                workdir=self.workdir,
-                dbfilename=self.dbfilename,
-                logfile=self.logfile,
-                password=self.password,
-                config=self.config,
+    def _launch(self, timeout: float, *, keep_config: bool = False) -> None:
+        """Write the config (unless kept), spawn the process and wait for PING once."""
+        if keep_config and not self._port:
+            raise ValueError("keep_config needs the port the config file names (start it once first)")
+        self._port = self._port if keep_config else (self._requested_port or free_port())
+        if not keep_config:
+            self.config_file.write_text(
+                render_config(
+                    self.binary.version_info,
+                    port=self._port,
+                    workdir=self.workdir,
+                    dbfilename=self.dbfilename,
+                    logfile=self.logfile,
+                    password=self.password,
+                    config=self.config,
+                )
             )
-        )
         self._log_offset = self.logfile.stat().st_size if self.logfile.exists() else 0
         stdout_offset = self.stdout_file.stat().st_size if self.stdout_file.exists() else 0
         with open(self.stdout_file, "ab") as out:
