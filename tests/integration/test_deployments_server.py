@@ -7,6 +7,7 @@ worker, deployments"); everything is read back through the server's API.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -18,6 +19,7 @@ from uuid import UUID
 import pytest
 import redis
 import yaml
+from playwright.sync_api import Error as PlaywrightError
 from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
@@ -161,10 +163,13 @@ def test_operator_runs_on_demand_from_the_ui_and_approves_in_the_resume_form(
                 page.get_by_role("button", name="Run", exact=True).click()
                 page.get_by_role("menuitem", name="Quick run").click()
                 # The V2 UI asks for the required `plan` in a dialog, prefilled with the deployment's parameters.
-                page.get_by_role("dialog", name="Run Deployment").get_by_role("button", name="Run", exact=True).click()
-                page.get_by_role("link", name="View run").click()  # the "Flow run created" toast
-                page.wait_for_url(re.compile(r"/runs/flow-run/[0-9a-f-]{36}"))
-                run_id = re.findall(r"/runs/flow-run/([0-9a-f-]{36})", page.url)[0]
+                before = _runs_of(server, "on-demand")
+                # The "Flow run created" toast links to the run, but it can come and go before it is looked for, and
+                # on a loaded machine a click on Run can stay without effect (the dialog stays open, no request):
+                # both seen. As an operator would, Run is clicked again while the dialog stays open; the run is
+                # read from the API.
+                run_id = _click_run_until_created(page, server, "on-demand", before, timeout=180)
+                page.goto(f"{server.url}/v2/runs/flow-run/{run_id}")
             with evidence_on_failure(page, evidence, "wait for paused", context):
                 assert shown_state(page, "Paused", timeout_ms=90_000) == "Paused"
             with evidence_on_failure(page, evidence, "resume form", context):
@@ -181,7 +186,7 @@ def test_operator_runs_on_demand_from_the_ui_and_approves_in_the_resume_form(
                 assert shown_state(page, "Completed", timeout_ms=60_000) == "Completed"
 
         with SyncPrefectClient(api=server.api_url) as client:
-            run = client.read_flow_run(run_id)
+            run = client.read_flow_run(UUID(run_id))
             assert run.state is not None and run.state.is_completed(), context()
             # the dialog sent the deployment's plan (the form may spell out defaults: compare what they mean)
             assert validate_plan(run.parameters["plan"]) == plan, run.parameters
@@ -241,3 +246,47 @@ def _cancel_if_running(server: PrefectServer, run_id: str) -> None:
             time.sleep(2)  # the worker passes the cancellation on; whatever is left is killed with the worker
     except Exception:  # noqa: BLE001 - cleanup must not hide the test's own failure
         pass
+
+
+
+def _runs_of(server: PrefectServer, deployment: str) -> set[str]:
+    """The ids of every flow run of the deployment named ``deployment``."""
+    deps = {d["id"] for d in server.api("POST", "/deployments/filter", json={}) if d["name"] == deployment}
+    return {str(r["id"]) for r in server.api("POST", "/flow_runs/filter", json={}) if r.get("deployment_id") in deps}
+
+
+
+def _click_run_until_created(page: Any, server: PrefectServer, deployment: str, before: set[str],
+                             timeout: float) -> str:
+    """Click the Run Deployment dialog's Run (again every 20 s while it stays open) until a new run exists."""
+    dialog = page.get_by_role("dialog", name="Run Deployment")
+    deadline = time.monotonic() + timeout
+    clicked_at = -1e9
+    while time.monotonic() < deadline:
+        new = _runs_of(server, deployment) - before
+        if new:
+            assert len(new) == 1, f"the clicks created {len(new)} runs of {deployment}"
+            return new.pop()
+        if time.monotonic() - clicked_at >= 20 and dialog.is_visible():
+            with contextlib.suppress(PlaywrightError):
+                dialog.get_by_role("button", name="Run", exact=True).click(timeout=5_000)
+            clicked_at = time.monotonic()
+        time.sleep(0.5)
+    raise AssertionError(f"no flow run of {deployment} was created within {timeout:.0f}s of clicking Run")
+
+
+def _run_created_for(server: PrefectServer, deployment: str, before: set[str], timeout: float,
+                     raise_on_timeout: bool = True) -> str:
+    """The id of the flow run the UI just created for ``deployment`` (not in ``before``); "" when none came within
+    ``timeout`` and not ``raise_on_timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        new = _runs_of(server, deployment) - before
+        if new:
+            assert len(new) == 1, f"one click created {len(new)} runs of {deployment}"
+            return new.pop()
+        if time.monotonic() > deadline:
+            if not raise_on_timeout:
+                return ""
+            raise AssertionError(f"no flow run of {deployment} was created within {timeout:.0f}s of the click")
+        time.sleep(0.5)
