@@ -31,8 +31,9 @@ from elasticache_migrate.journal import Journal
 from elasticache_migrate.log import Log
 from elasticache_migrate.plan import MigrationPlan, validate_plan
 from elasticache_migrate.preflight.findings import PreflightReport
+from elasticache_migrate.source.decommission import retire
 from elasticache_migrate.source.lock import WindowLock
-from elasticache_migrate.source.quiesce import PauseRenewal, finish, unpause, window_deadlines
+from elasticache_migrate.source.quiesce import PauseRenewal, unpause, window_deadlines
 from elasticache_migrate.state import Extracted, MigrationResult, QuiesceState, StagedObject
 from elasticache_migrate.targets import TargetHandle
 from elasticache_migrate.verify.report import VerifyReport
@@ -227,7 +228,7 @@ def _finish_direct(plan: MigrationPlan, log: Log) -> None:
     try:
         quiesced = Journal(plan.workdir).read().quiesce
         if quiesced is not None:
-            finish(plan, quiesced, log=log)
+            retire(plan, quiesced, log=log)
     finally:
         start_worker_containers(plan, log=log)
 
