@@ -73,9 +73,13 @@ ClientInfo = Mapping[str, Any]
 """One client as CLIENT LIST reports it (``addr``, ``name``, ``flags``, ``cmd``, …)."""
 
 
-def pause_mode(version: tuple[int, int, int], during_window: Literal["block", "refuse"] = "block") -> PauseMode:
-    """How to stop writes on a server of this version (see the module docstring): block only from 6.2 on."""
-    if during_window == "block" and version >= (6, 2, 0):
+def pause_mode(version: tuple[int, int, int], during_window: Literal["block", "refuse"] = "block", *,
+               sentinel: bool = False) -> PauseMode:
+    """How to stop writes on a server of this version (see the module docstring): block only from 6.2 on, and
+    never on a Sentinel-managed master (``sentinel``): CLIENT PAUSE WRITE also holds the Sentinels' hello
+    PUBLISH, their PINGs queue behind it on the same link, and after ``down-after-milliseconds`` they mark the
+    master down and fail it over (measured on 7.0.15: s_down/o_down 3 s into the pause, down-after 1 s)."""
+    if during_window == "block" and version >= (6, 2, 0) and not sentinel:
         return "client-pause-write"
     return "refuse-writes"
 
@@ -214,7 +218,8 @@ def _stop_writes(plan: MigrationPlan, r: redis.Redis, server: ServerInfo, hook: 
                  journal: Journal, log: Log) -> QuiesceState:
     """Block or refuse the source's writes the way the plan and its version allow; the state says how, and what
     to restore."""
-    mode = pause_mode(server.version, plan.quiesce.during_window)
+    sentinel = bool(plan.source.redis.sentinel_master)
+    mode = pause_mode(server.version, plan.quiesce.during_window, sentinel=sentinel)
     node = node_ref(r)  # every later step talks to this node, whichever node is master by then
     now = time.time()
     # a re-run after a crash: keep the values from before the first run (the source may still refuse writes)
@@ -225,7 +230,10 @@ def _stop_writes(plan: MigrationPlan, r: redis.Redis, server: ServerInfo, hook: 
                  plan.quiesce.max_pause_seconds)
         return QuiesceState(mode=mode, paused_at=now, pause_expires_at=now + plan.quiesce.max_pause_seconds,
                             server=server, hook_called=hook, saved_config=saved, node=node)
-    if plan.quiesce.during_window == "block":
+    if plan.quiesce.during_window == "block" and sentinel and server.version >= (6, 2, 0):
+        log.warning("a Sentinel-managed master: writes are refused (NOREPLICAS) instead of blocked during the "
+                    "window (CLIENT PAUSE WRITE would make its Sentinels see it down and fail it over)")
+    elif plan.quiesce.during_window == "block":
         log.warning("%s has no CLIENT PAUSE WRITE (Redis >= 6.2): writes are refused (NOREPLICAS) instead of "
                     "blocked during the window", server)
     state = QuiesceState(mode=mode, paused_at=now, pause_expires_at=None, server=server, saved_config=saved,
