@@ -272,26 +272,39 @@ def _probe(plan: MigrationPlan, node: NodeRef) -> tuple[str | None, str | None, 
     return str(info.get("role", "")), str(info.get("run_id", "")), bool(info.get("config_file"))
 
 
-def check_master(plan: MigrationPlan, step: str, log: Log = logger, *, confirm: bool = False) -> None:
+def check_master(plan: MigrationPlan, step: str, log: Log = logger, *, confirm: bool = False,
+                 strict: bool = True) -> None:
     """The set's master is still the node quiesce paused, as every reachable Sentinel says and the node itself.
 
     ``confirm`` (at verify, before the approval): also wait (up to :data:`HOLD_CONFIRM_SECONDS`) until every
     reachable Sentinel reports the held replicas' priority 0, so from the approval on no failover can start.
+    ``strict=False`` (verify-cutover, the app already on the target): a Sentinel set or master that does not
+    answer is only warned about (rolling the app back onto it would not help); a change of master still raises.
     A no-op for a source that is not a Sentinel set.
 
     Raises:
         MasterChanged: a failover (or a restart of the master) happened during the window; the flow rolls back.
-        SourceError: no Sentinel answered.
+        SourceError: no Sentinel answered (``strict``).
     """
     journal = Journal(plan.workdir)
     hold = journal.read().sentinel_set
     conn = plan.source.redis
     if hold is None or not conn.sentinel_master:
         return
-    view = discover(conn, sentinel_password(conn), strict=False)
+    try:
+        view = discover(conn, sentinel_password(conn), strict=False)
+    except SourceError as exc:
+        if strict:
+            raise
+        log.warning("could not ask the old set's Sentinels whether %s is still master: %s", hold.master, exc)
+        return
     role, run_id, _ = _probe(plan, hold.master)
     reason = master_change(hold.master, [(a, view.master) for a in view.agreeing] + list(view.disagreeing),
                            role, run_id)
+    if reason is not None and role is None and reason[1] is None and not strict:
+        log.warning("the old master %s does not answer (the Sentinels still name it): it cannot take writes, and "
+                    "its replicas are held", hold.master)
+        return
     if reason is not None:
         raise MasterChanged(changed_message(hold.master_name, hold.master, reason[0], reason[1], step, time.time()),
                             step=step)
