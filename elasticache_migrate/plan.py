@@ -401,6 +401,48 @@ class Cutover(_Model):
         description="Create the parameter / secret field / record / key when it does not exist yet. Off: preflight "
         "blocks on a missing one, since a misspelled name would be created, and the app would never read it.",
     )
+    extra_values: dict[str, str] = Field(
+        default_factory=dict,
+        description="More settings of the same file to switch together with the main one (backend dotenv or yaml): "
+        "env variable (dotenv) or dotted path (yaml) -> what to write, with {scheme}, {host}, {port} as in "
+        "value_template, e.g. REDIS_HOST: '{host}'. Written in the same atomic rewrite as the main value and put "
+        "back with it by a rollback.",
+    )
+    clear_keys: list[str] = Field(
+        default_factory=list,
+        description="Settings of the same file removed at the switch (backend dotenv or yaml) and put back byte for "
+        "byte by a rollback: e.g. the Sentinel settings (REDIS_SENTINELS, REDIS_MASTER_NAME) of an app that uses "
+        "the main value (REDIS_URL) when they are absent. ElastiCache is not a Sentinel: an app left with them "
+        "keeps asking the old Sentinels. Preflight blocks when the file holds Sentinel settings the plan does not "
+        "switch or clear.",
+    )
+
+    @model_validator(mode="after")
+    def _settings_together(self) -> Cutover:
+        if not (self.extra_values or self.clear_keys):
+            return self
+        if self.backend not in ("dotenv", "yaml"):
+            raise ValueError("cutover.extra_values / clear_keys need backend dotenv or yaml (several settings of one "
+                             f"file switched in one rewrite); backend {self.backend!r} holds one value")
+        main = self.dotenv_key if self.backend == "dotenv" else self.yaml_key
+        keys = [main, *self.extra_values, *self.clear_keys]
+        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        if dupes:
+            raise ValueError(f"cutover: {', '.join(dupes)} named twice (main key, extra_values, clear_keys each "
+                             "take a setting once)")
+        shape = r"[A-Za-z_][A-Za-z0-9_.-]*" if self.backend == "dotenv" else r"[^.\s]+(?:\.[^.\s]+)*"
+        bad = [k for k in keys[1:] if not re.fullmatch(shape, k)]
+        if bad:
+            raise ValueError(f"cutover: {', '.join(map(repr, bad))} is not a "
+                             + ("variable name" if self.backend == "dotenv" else "dotted YAML path"))
+        for key, template in self.extra_values.items():
+            try:
+                template.format(scheme="redis", host="h", port=1)
+            except (KeyError, IndexError, AttributeError, TypeError, ValueError) as exc:
+                raise ValueError(f"cutover.extra_values[{key}] may use only {{scheme}}, {{host}}, {{port}}: "
+                                 f"{exc}") from exc
+        return self
+
     @model_validator(mode="after")
     def _backend_fields(self) -> Cutover:
         needed = {"ssm": ("ssm_parameter",), "secretsmanager": ("secret_id",),

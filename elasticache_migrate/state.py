@@ -294,6 +294,11 @@ class CutoverRecord:
     previous_state: dict[str, Any] | None = None
     restarted: bool = False
     verified: bool = False  # verify-cutover passed: the app is on the target, a rollback must not move it back
+    # cutover.extra_values / clear_keys (file backends): the values those settings had (None = absent), and the
+    # text removed for clear_keys as (offset in the file before the switch, text), so a restore is byte-exact
+    previous_others: dict[str, str | None] = field(default_factory=dict)
+    cleared: tuple[tuple[int, str], ...] = ()
+    no_final_newline: bool = False  # the file's last line had no line break before the switch
 
 
 @dataclass(frozen=True)

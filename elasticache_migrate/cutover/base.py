@@ -74,4 +74,13 @@ def where(plan: MigrationPlan) -> str:
         "dotenv": f"`{c.dotenv_path}` ({c.dotenv_key})",
         "yaml": f"`{c.yaml_path}` ({c.yaml_key})",
         "webhook": f"the app's webhook {redact(c.webhook_url)}",
-    }[c.backend] + (f", then restart {', '.join(c.restart_containers)}" if c.restart_containers else "")
+    }[c.backend] + _together(plan) + (f", then restart {', '.join(c.restart_containers)}" if c.restart_containers
+                                      else "")
+
+
+def _together(plan: MigrationPlan) -> str:
+    """The settings switched with the main value (cutover.extra_values, clear_keys), for summaries."""
+    c = plan.cutover
+    parts = ([f"setting {', '.join(c.extra_values)}"] if c.extra_values else []) + \
+        ([f"removing {', '.join(c.clear_keys)}"] if c.clear_keys else [])
+    return f" ({' and '.join(parts)} in the same rewrite)" if parts else ""

@@ -14,7 +14,7 @@ from pathlib import Path
 from elasticache_migrate.errors import CutoverError
 from elasticache_migrate.plan import MigrationPlan
 
-__all__ = ["DotenvFile", "get_value", "set_value", "read_file", "replace_file"]
+__all__ = ["DotenvFile", "get_value", "set_value", "key_spans", "settings", "read_file", "replace_file"]
 
 
 def _pattern(key: str) -> re.Pattern[str]:
@@ -50,6 +50,24 @@ def set_value(text: str, key: str, value: str | None) -> str:
     return f"{text}{sep}{key}={quoted}\n"
 
 
+def key_spans(text: str, key: str) -> list[tuple[int, int]]:
+    """Where ``key``'s assignment lines sit in ``text`` (each whole line with its line break)."""
+    return [(m.start(), _next_line(text, m.end())) for m in _pattern(key).finditer(text)]
+
+
+def _next_line(text: str, i: int) -> int:
+    nl = text.find("\n", i)
+    return len(text) if nl < 0 else nl + 1
+
+
+_LINE = re.compile(r"^[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_.-]*)[ \t]*=[ \t]*(.*?)\r?$", re.MULTILINE)
+
+
+def settings(text: str) -> dict[str, str]:
+    """Every ``KEY=value`` of env-file text (last assignment wins, quotes removed)."""
+    return {m.group(1): _unquote(m.group(2)) for m in _LINE.finditer(text)}
+
+
 class DotenvFile:
     """The app reads its Redis URL from an env file on this host."""
 
@@ -73,6 +91,22 @@ class DotenvFile:
 
     def write(self, value: str | None) -> None:
         replace_file(self.path, set_value(self._text(), self.key, value))
+
+    # several settings at once (elasticache_migrate.cutover.settings)
+    def text(self) -> str:
+        return self._text()
+
+    def get(self, text: str, key: str) -> str | None:
+        return get_value(text, key)
+
+    def set(self, text: str, key: str, value: str | None) -> str:
+        return set_value(text, key, value)
+
+    def spans(self, text: str, key: str) -> list[tuple[int, int]]:
+        return key_spans(text, key)
+
+    def replace(self, text: str) -> None:
+        replace_file(self.path, text)
 
 
 def read_file(path: Path) -> str:

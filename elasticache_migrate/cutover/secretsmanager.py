@@ -169,6 +169,14 @@ class SecretField:
                             remedy="the secret must be a JSON object whose field is a string (the app's URL); "
                             "fix the secret or cutover.secret_field", step="switch-config")
 
+    def fields(self) -> dict[str, str]:
+        """Every top-level string field of the secret (preflight looks for the app's other Redis settings)."""
+        try:
+            data = json.loads(self._secret_string())
+        except ValueError:
+            return {}
+        return {str(k): v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
+
     def read(self) -> str | None:
         try:
             return get_field(self._secret_string(), self.field)

@@ -17,6 +17,7 @@ from typing import Any
 from elasticache_migrate.cutover import config_backend
 from elasticache_migrate.cutover.base import ConfigBackend, StatefulBackend, redact, render_value
 from elasticache_migrate.cutover.restart import check_containers, restart_containers
+from elasticache_migrate.cutover.settings import SettingsFile, Switch, render_extras, restored_text, switched_text
 from elasticache_migrate.errors import CutoverError
 from elasticache_migrate.journal import Journal
 from elasticache_migrate.log import Log, logger
@@ -53,28 +54,56 @@ def switch(plan: MigrationPlan, endpoint: Endpoint, log: Log = logger) -> Switch
         log.info("cutover.backend is 'none': point the app at %s yourself", redact(new))
         return Switched("(none)", None, new, False)
     journal = Journal(plan.workdir)
-    current = backend.read()
+    settings = _settings_file(plan, backend)
+    text = settings.text() if settings else None
+    current = settings.get(text, settings.key) if settings and text is not None else backend.read()
     recorded = journal.read().cutover
     # A re-run after a crash: the journal knows the value from before the first switch.
     rerun = recorded is not None and current == recorded.new
     entry = CutoverRecord(where=backend.describe(), previous=recorded.previous if recorded and rerun else current,
                           new=new, previous_state=recorded.previous_state if recorded and rerun else _state(backend),
                           restarted=bool(recorded and rerun and recorded.restarted))
+    together = None
+    if settings and text is not None:  # the main value with extra_values and clear_keys, in one rewrite
+        together = switched_text(settings, text, new, render_extras(plan, endpoint), plan.cutover.clear_keys)
+        if recorded and rerun:  # the file is switched already (one rewrite did it all): keep what it replaced
+            entry = dataclasses.replace(entry, previous_others=recorded.previous_others, cleared=recorded.cleared,
+                                        no_final_newline=recorded.no_final_newline)
+        else:
+            entry = dataclasses.replace(entry, previous_others=together.previous_others, cleared=together.cleared,
+                                        no_final_newline=together.no_final_newline)
     previous = entry.previous
     journal.update(cutover=entry)
-    if current == new:
+    if current == new and (together is None or together.text == text):
         log.info("%s already holds %s: not writing it again", backend.describe(), redact(new))
         if rerun and not entry.restarted:  # the earlier run wrote it but stopped before the restart
             _restart(plan, journal, entry, log)
         return Switched(backend.describe(), previous, new, False)
     check_containers(plan)  # a missing container fails before the config changes
-    backend.write(new)
+    if settings and together is not None:
+        settings.replace(together.text)
+        log.info("with it: %s", _together_text(plan, together))
+    else:
+        backend.write(new)
     if backend.read() != new:
         raise CutoverError(f"{backend.describe()} does not read back the value just written",
                            remedy="check for another writer of that config", step="switch-config")
     log.info("switched %s: %s -> %s", backend.describe(), redact(previous), redact(new))
     _restart(plan, journal, entry, log)
     return Switched(backend.describe(), previous, new, True)
+
+
+def _settings_file(plan: MigrationPlan, backend: ConfigBackend) -> SettingsFile | None:
+    """The file backend when the plan switches several of its settings together (extra_values, clear_keys)."""
+    if (plan.cutover.extra_values or plan.cutover.clear_keys) and isinstance(backend, SettingsFile):
+        return backend
+    return None
+
+
+def _together_text(plan: MigrationPlan, together: Switch) -> str:
+    parts = [f"{k} set" for k in plan.cutover.extra_values]
+    parts += [f"{k} removed" for k in plan.cutover.clear_keys]
+    return ", ".join(parts) + f" ({len(together.cleared)} line block(s) cut, put back by a rollback)"
 
 
 def _restart(plan: MigrationPlan, journal: Journal, entry: CutoverRecord, log: Log) -> None:
@@ -112,7 +141,24 @@ def restore(plan: MigrationPlan, log: Log = logger) -> bool:
     if not recorded or backend is None:
         return False
     current = backend.read()
-    if current == recorded.previous:
+    # what the switch journaled decides, not today's plan: every setting it changed goes back
+    together = bool(recorded.previous_others or recorded.cleared)
+    settings = backend if together and isinstance(backend, SettingsFile) else None
+    if settings is not None:
+        text = settings.text()
+        back = restored_text(settings, text, recorded.previous, recorded.previous_others, recorded.cleared,
+                             recorded.no_final_newline) if current != recorded.previous else text
+        if back != text:
+            settings.replace(back)
+            log.warning("restored %s to %s, and the settings switched with it (%s)", backend.describe(),
+                        redact(recorded.previous), ", ".join([*recorded.previous_others,
+                                                               *(plan.cutover.clear_keys or ["cleared ones"])]))
+            restart_containers(plan, log.info)
+        else:
+            log.info("%s already holds the previous value", backend.describe())
+            if recorded.restarted:
+                restart_containers(plan, log.info)
+    elif current == recorded.previous:
         log.info("%s already holds the previous value", backend.describe())
         if recorded.restarted:  # the containers were restarted onto the new value: back to the old
             restart_containers(plan, log.info)

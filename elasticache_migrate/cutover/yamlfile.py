@@ -26,7 +26,7 @@ from elasticache_migrate.cutover.dotenv import read_file, replace_file
 from elasticache_migrate.errors import CutoverError
 from elasticache_migrate.plan import MigrationPlan
 
-__all__ = ["YamlFile", "get_value", "set_value"]
+__all__ = ["YamlFile", "get_value", "set_value", "key_span", "flatten"]
 
 _PLAIN = re.compile(r"[A-Za-z0-9_./:@%+=~-]+")
 
@@ -243,6 +243,53 @@ def set_value(text: str, key: str, value: str | None) -> str:
     raise ValueError(f"could not change {key} without changing anything else in the file")
 
 
+def key_span(text: str, key: str) -> tuple[int, int] | None:
+    """Where the pair at dotted ``key`` sits in ``text`` (its whole lines, value and all), None if absent.
+
+    Raises:
+        ValueError: the pair is not on lines of its own in a block mapping (a flow mapping ``{a: 1}``, a pair
+            behind ``- `` in a sequence), so it cannot be cut out as lines.
+    """
+    node: Node | None = yaml.compose(text, Loader=yaml.SafeLoader)
+    pair: tuple[MappingNode, Node, Node] | None = None
+    for part in key.split("."):
+        if not isinstance(node, MappingNode):
+            return None
+        pairs = [(k, v) for k, v in node.value if isinstance(k, ScalarNode) and k.value == part]
+        if not pairs:
+            return None
+        pair = (node, pairs[-1][0], pairs[-1][1])
+        node = pair[2]
+    assert pair is not None
+    mapping, k, v = pair
+    start = _line_start(text, k.start_mark.index)
+    if mapping.flow_style or text[start:k.start_mark.index].strip():
+        raise ValueError(f"{key} is not on lines of its own in a block mapping: it cannot be removed as lines")
+    return start, _after(text, v)
+
+
+def flatten(text: str) -> dict[str, str]:
+    """Every scalar of a YAML mapping by dotted path (sequence items as ``path.0``), as text; {} if not a mapping."""
+    try:
+        data = _load(text)
+    except ValueError:
+        return {}
+    out: dict[str, str] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(f"{prefix}.{i}", v)
+        elif value is not None:
+            out[prefix] = str(value)
+
+    walk("", data)
+    return out
+
+
 class YamlFile:
     """The app reads its Redis URL from a YAML file on this host."""
 
@@ -280,3 +327,29 @@ class YamlFile:
             raise self._refuse(exc) from None
         if new != text:
             replace_file(self.path, new)
+
+    # several settings at once (elasticache_migrate.cutover.settings)
+    def text(self) -> str:
+        return self._text()
+
+    def get(self, text: str, key: str) -> str | None:
+        try:
+            return get_value(text, key)
+        except ValueError as exc:
+            raise self._refuse(exc) from None
+
+    def set(self, text: str, key: str, value: str | None) -> str:
+        try:
+            return set_value(text, key, value)
+        except ValueError as exc:
+            raise self._refuse(exc) from None
+
+    def spans(self, text: str, key: str) -> list[tuple[int, int]]:
+        try:
+            span = key_span(text, key)
+        except (ValueError, yaml.YAMLError) as exc:
+            raise self._refuse(ValueError(str(exc))) from None
+        return [span] if span else []
+
+    def replace(self, text: str) -> None:
+        replace_file(self.path, text)

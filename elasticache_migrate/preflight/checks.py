@@ -1,12 +1,13 @@
 """The preflight checks in the order they run, and :func:`run_checks`, which runs them all.
 
-Checks, in order: the source (reachable, version, role, persistence, clients), whether it can serve the
-sync transfer (version, the user's SYNC permission, diskless settings), the container, the source's current RDB
-(CRC-64, structure, modules, databases), the engine verdict (the stricter of that dump's header and the RDB
-version the running server writes), cluster-mode hazards (over the whole keyspace), sizing, the bucket, the grant
-route, the target (a rehearsal binary is checked like an engine; the security groups must admit the app hosts and
-the worker), the app's config, the worker containers to stop for the window. Each hands what it learned to the
-later ones through :class:`~elasticache_migrate.preflight.facts.PreflightFacts`.
+Checks, in order: the source (reachable, version, role, persistence, clients), its Sentinels (the master they
+name, versions, reachability, agreement) and replicas, whether it can serve the sync transfer (version, the user's
+SYNC permission, diskless settings), where the RDB file is on a Sentinel source, the container, the source's
+current RDB (CRC-64, structure, modules, databases), the engine verdict (the stricter of that dump's header and the
+RDB version the running server writes), cluster-mode hazards (over the whole keyspace), sizing, the bucket, the
+grant route, the target (a rehearsal binary is checked like an engine; the security groups must admit the app hosts
+and the worker), the app's config (and its Sentinel-style settings), the worker containers to stop for the window.
+Each hands what it learned to the later ones through :class:`~elasticache_migrate.preflight.facts.PreflightFacts`.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ import requests.exceptions
 
 from elasticache_migrate.containers import docker_client, engine_name
 from elasticache_migrate.plan import MigrationPlan
+from elasticache_migrate.preflight.app_config import app_config_findings
 from elasticache_migrate.preflight.aws_checks import bucket_findings, cutover_findings, grant_findings, target_findings
 from elasticache_migrate.preflight.facts import PreflightFacts
 from elasticache_migrate.preflight.findings import Finding
 from elasticache_migrate.preflight.rdb_checks import existing_rdb_findings
+from elasticache_migrate.preflight.sentinel_checks import rdb_host_findings, replica_findings, sentinel_findings
 from elasticache_migrate.preflight.source_checks import (
     cluster_findings,
     sizing_findings,
@@ -70,9 +73,10 @@ def _existing_rdb(plan: MigrationPlan, facts: PreflightFacts) -> list[Finding]:
 
 
 CHECKS: list[Check] = [
-    source_findings, sync_findings, container_findings, _existing_rdb, version_engine_findings,
+    source_findings, sentinel_findings, replica_findings, sync_findings, rdb_host_findings, container_findings,
+    _existing_rdb, version_engine_findings,
     cluster_findings, sizing_findings, bucket_findings, grant_findings, target_findings, cutover_findings,
-    worker_findings,
+    app_config_findings, worker_findings,
 ]
 
 

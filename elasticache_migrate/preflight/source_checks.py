@@ -40,12 +40,13 @@ def source_findings(plan: MigrationPlan, facts: PreflightFacts) -> list[Finding]
         info = dict(r.info())
     except _UNREACHABLE as exc:  # the failure is the finding
         return [Finding("source", "block", f"cannot reach the source {where}: {type(exc).__name__}: {exc}",
-                        "check source.redis (host, port, TLS, sentinel_master) and its password secret")]
+                        "check source.redis (host, port, TLS, sentinel_master, sentinels) and its password secrets")]
     facts.server, facts.info, facts.client = server, info, r
     flavor, v = server.flavor, server.dotted
     addr = r.connection_pool.connection_kwargs
     out = [Finding("source", "info", f"source {addr.get('host')}:{addr.get('port')} is {flavor} {v}"
-                   + (f", resolved through Sentinel {conn.host}:{conn.port}" if conn.sentinel_master else ""))]
+                   + (f", resolved through Sentinel (master {conn.sentinel_master!r})" if conn.sentinel_master
+                      else ""))]
     role = info.get("role")
     if role in ("slave", "replica"):
         out.append(Finding("source", "block", f"the source is a replica of {info.get('master_host')}:"

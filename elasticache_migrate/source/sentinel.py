@@ -22,9 +22,14 @@ from redis.retry import Retry
 from elasticache_migrate.errors import SourceError
 from elasticache_migrate.plan import RedisConnection
 from elasticache_migrate.secrets import resolve_secret
+from elasticache_migrate.state import ServerInfo
 
 __all__ = [
     "Address",
+    "NodeSeen",
+    "SentinelSeen",
+    "survey",
+    "fields",
     "SentinelProblem",
     "SentinelView",
     "discover",
@@ -175,3 +180,80 @@ def discover(conn: RedisConnection, password: str | None, *, strict: bool = True
             "first")
     return SentinelView(master_name=name, master=master, answered_by=answers[0][0], agreeing=agreeing,
                         unreachable=tuple(problems), disagreeing=disagreeing)
+
+
+@dataclass(frozen=True)
+class NodeSeen:
+    """A replica or another Sentinel as one Sentinel lists it (``SENTINEL slaves`` / ``SENTINEL sentinels``)."""
+
+    address: Address
+    flags: str  # e.g. "slave", "s_down,slave,disconnected", "sentinel"
+
+    @property
+    def down(self) -> bool:
+        """Whether the Sentinel thinks it is down or cannot reach it."""
+        return any(f in self.flags for f in ("s_down", "o_down", "disconnected"))
+
+
+@dataclass(frozen=True)
+class SentinelSeen:
+    """One Sentinel of the plan, as preflight reports it.
+
+    Attributes:
+        address: Where it listens.
+        error: Why it could not be asked (None when it answered).
+        version: Its server and version (INFO server), e.g. ``"redis 3.2.6"``.
+        master_flags: What it thinks of the master (``SENTINEL master``: "master", "s_down,master", ...).
+        quorum: Its quorum for the master.
+        replicas: The master's replicas it knows.
+        sentinels: The other Sentinels it knows.
+    """
+
+    address: Address
+    error: str | None = None
+    version: str | None = None
+    master_flags: str = ""
+    quorum: int | None = None
+    replicas: tuple[NodeSeen, ...] = ()
+    sentinels: tuple[NodeSeen, ...] = ()
+
+
+def fields(reply: object) -> dict[str, str]:
+    """A Sentinel's flat ``[name, value, ...]`` reply (RESP2; a dict in RESP3) as a dict of strings."""
+    if isinstance(reply, dict):
+        return {str(k): str(v) for k, v in reply.items()}
+    if isinstance(reply, list | tuple):
+        return {str(reply[i]): str(reply[i + 1]) for i in range(0, len(reply) - 1, 2)}
+    return {}
+
+
+def _nodes(reply: object) -> tuple[NodeSeen, ...]:
+    out = []
+    for item in reply if isinstance(reply, list | tuple) else ():
+        f = fields(item)
+        if "ip" in f and "port" in f:
+            out.append(NodeSeen((f["ip"], int(f["port"])), f.get("flags", "")))
+    return tuple(out)
+
+
+def survey(conn: RedisConnection, password: str | None, *, timeout: float = 5.0) -> list[SentinelSeen]:
+    """Ask each Sentinel of the plan its version and what it knows of the master, its replicas and the other
+    Sentinels (``SENTINEL slaves`` — Sentinels before 5.0 know no ``replicas`` — and ``SENTINEL sentinels``)."""
+    name = conn.sentinel_master
+    out: list[SentinelSeen] = []
+    for address in sentinel_addresses(conn):
+        client = sentinel_client(conn, address, password, timeout=timeout)
+        try:
+            version = str(ServerInfo.from_info(client.info("server")))  # "redis 3.2.6", "valkey 9.1.2"
+            master = fields(client.execute_command("SENTINEL", "master", name))  # type: ignore[no-untyped-call]
+            replicas = _nodes(client.execute_command("SENTINEL", "slaves", name))  # type: ignore[no-untyped-call]
+            others = _nodes(client.execute_command("SENTINEL", "sentinels", name))  # type: ignore[no-untyped-call]
+        except (redis.RedisError, OSError) as exc:
+            out.append(SentinelSeen(address, error=f"{type(exc).__name__}: {exc}"))
+            continue
+        finally:
+            client.close()
+        quorum = master.get("quorum")
+        out.append(SentinelSeen(address, None, version, master.get("flags", ""),
+                                int(quorum) if quorum and quorum.isdigit() else None, replicas, others))
+    return out

@@ -13,6 +13,8 @@ import pytest
 
 from elasticache_migrate.errors import SourceError
 from elasticache_migrate.plan import RedisConnection
+from elasticache_migrate.preflight.facts import PreflightFacts
+from elasticache_migrate.preflight.sentinel_checks import sentinel_findings
 from elasticache_migrate.source.sentinel import discover
 from elasticache_migrate.testing.localredis import LocalRedisServer
 from elasticache_migrate.testing.ports import free_port
@@ -72,6 +74,11 @@ def test_disagreeing_sentinels_stop_discovery(tmp_path: Path) -> None:
         view = discover(conn, None, strict=False)
         assert view.master == ("127.0.0.1", a.port)
         assert view.disagreeing == ((sentinels[1].address, ("127.0.0.1", b.port)),)
+        plan = make_plan(tmp_path=tmp_path, moto_endpoint="http://127.0.0.1:9", bucket="unused", source_port=1,
+                         source={"kind": "host", "redis": conn.model_dump()})
+        blocks = [f for f in sentinel_findings(plan, PreflightFacts()) if f.severity == "block"]
+        assert len(blocks) == 1 and "the Sentinels disagree about the master 'appmaster'" in blocks[0].seen
+        assert f"127.0.0.1:{sentinels[1].port} names 127.0.0.1:{b.port}" in blocks[0].seen
         wrong_name: Any = RedisConnection(host="127.0.0.1", port=sentinels[0].port, sentinel_master="other")
         with pytest.raises(SourceError, match="does not monitor a master named 'other'"):
             discover(wrong_name, None)
@@ -80,3 +87,19 @@ def test_disagreeing_sentinels_stop_discovery(tmp_path: Path) -> None:
             s.stop()
         a.stop()
         b.stop()
+
+
+def test_sentinel_auth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sentinels with a password (``requirepass`` in sentinel.conf) and a master with another one: discovery AUTHs
+    with source.redis.sentinel_password_secret; without it each Sentinel is named with the AUTH error."""
+    from elasticache_migrate.source.connection import resolve_master
+
+    with SentinelSet(need("redis-7.0"), tmp_path / "set", password="master-pw", sentinel_password="sentinel-pw") as s:
+        without = RedisConnection(**s.redis_connection(password_secret="env:SRC_PW"))
+        with pytest.raises(SourceError) as caught:
+            discover(without, None)
+        assert str(caught.value).count("AUTH refused") == 3 and "sentinel_password_secret" in str(caught.value)
+        monkeypatch.setenv("SENTINEL_PW", "sentinel-pw")
+        conn = RedisConnection(**s.redis_connection(password_secret="env:SRC_PW",
+                                                    sentinel_password_secret="env:SENTINEL_PW"))
+        assert resolve_master(conn) == s.current_master()

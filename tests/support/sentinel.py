@@ -55,10 +55,10 @@ def wait_until(what: str, check: Callable[[], Any], timeout: float = 30, interva
         time.sleep(interval)
 
 
-def _client(port: int, timeout: float = 2) -> redis.Redis:
+def _client(port: int, timeout: float = 2, password: str | None = None) -> redis.Redis:
     """RESP2 (Redis < 6 rejects HELLO), no retries, decoded replies."""
     return redis.Redis(host=HOST, port=port, protocol=2, socket_timeout=timeout, socket_connect_timeout=1,
-                       retry=Retry(NoBackoff(), 0), decode_responses=True)
+                       retry=Retry(NoBackoff(), 0), decode_responses=True, password=password)
 
 
 class SentinelProcess:
@@ -77,6 +77,7 @@ class SentinelProcess:
             f"sentinel failover-timeout {master_name} {failover_timeout_ms}\n"
             f"sentinel parallel-syncs {master_name} 1\n")
         self._proc: subprocess.Popen[bytes] | None = None
+        self.password: str | None = None
 
     @property
     def address(self) -> Address:
@@ -98,7 +99,7 @@ class SentinelProcess:
         def up() -> bool:
             if self._proc is not None and self._proc.poll() is not None:
                 raise RuntimeError(f"Sentinel on {self.port} exited: {self.tail_log()}")
-            with _client(self.port) as c:
+            with _client(self.port, password=self.password) as c:
                 return bool(c.ping())
 
         wait_until(f"Sentinel {self.port} to answer PING", up, timeout)
@@ -118,7 +119,7 @@ class SentinelProcess:
 
     def client(self) -> redis.Redis:
         """A RESP2 client to this Sentinel (decoded replies)."""
-        return _client(self.port)
+        return _client(self.port, password=self.password)
 
     def master_addr(self, name: str) -> Address | None:
         """``SENTINEL get-master-addr-by-name``."""
@@ -149,13 +150,17 @@ class SentinelSet:
         workdir: Where each node and Sentinel gets its directory.
         master_name: The name the Sentinels monitor the master under.
         password: ``requirepass`` of the data nodes (then also ``masterauth``, and ``sentinel auth-pass``).
+        sentinel_password: ``requirepass`` of the Sentinels (Sentinel 5.0.1+).
     """
 
     def __init__(self, binary: ServerBinary, workdir: Path, *, master_name: str = "appmaster", replicas: int = 1,
                  sentinels: int = 3, quorum: int = 2, down_after_ms: int = 1000, failover_timeout_ms: int = 5000,
-                 password: str | None = None) -> None:
+                 password: str | None = None, sentinel_password: str | None = None) -> None:
         self.binary, self.workdir, self.master_name, self.password = binary, Path(workdir), master_name, password
-        auth = {"masterauth": password} if password else {}
+        self.sentinel_password = sentinel_password
+        # replicas sync at once (7.0 waits repl-diskless-sync-delay, 5 s, before a diskless full sync)
+        auth = {"masterauth": password, "repl-diskless-sync-delay": "0"} if password else \
+            {"repl-diskless-sync-delay": "0"}
         first = LocalRedisServer(binary, port=free_port(), workdir=self.workdir / "node0", password=password,
                                  config=dict(auth))
         self.nodes: list[LocalRedisServer] = [first] + [
@@ -165,10 +170,13 @@ class SentinelSet:
         self.sentinels: list[SentinelProcess] = [
             SentinelProcess(binary, self.workdir / f"sentinel{i}", free_port(), master_name, (HOST, first.port),
                             quorum, down_after_ms, failover_timeout_ms) for i in range(sentinels)]
-        if password:
-            for s in self.sentinels:
-                with open(s.config_file, "a") as f:
+        for s in self.sentinels:
+            s.password = sentinel_password
+            with open(s.config_file, "a") as f:
+                if password:
                     f.write(f"sentinel auth-pass {master_name} {password}\n")
+                if sentinel_password:  # Sentinel 5.0.1+: clients and the other Sentinels AUTH with it
+                    f.write(f"requirepass {sentinel_password}\n")
 
     # --- lifecycle ----------------------------------------------------------------------------------------------
 
@@ -199,8 +207,8 @@ class SentinelSet:
         self.stop()
 
     def wait_settled(self, timeout: float = 30) -> Address:
-        """Wait until every running Sentinel names the same master, which says it is master and has its replicas
-        connected, and knows every running replica and Sentinel; the master's address."""
+        """Wait until every running Sentinel names the same master, which says it is master with every running
+        replica synced (state online), and knows every running replica and Sentinel; the master's address."""
         running = [s for s in self.sentinels if s.running]
         live_nodes = [n for n in self.nodes if n.running]
 
@@ -216,7 +224,9 @@ class SentinelSet:
                 return None
             with node.client(decode_responses=True, socket_timeout=2) as c:
                 info = c.info("replication")
-            if info.get("role") != "master" or int(info.get("connected_slaves", 0)) < len(live_nodes) - 1:
+            online = [v for k, v in info.items() if k.startswith("slave") and k[5:].isdigit()
+                      and isinstance(v, dict) and v.get("state") == "online"]
+            if info.get("role") != "master" or len(online) < len(live_nodes) - 1:
                 return None
             for s in running:
                 state = s.master_state(self.master_name)

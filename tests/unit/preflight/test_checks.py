@@ -64,9 +64,10 @@ def summary(**over: Any) -> RdbSummary:
 
 def test_checks_run_in_the_documented_order() -> None:
     assert [c.__name__ for c in CHECKS] == [
-        "source_findings", "sync_findings", "container_findings", "_existing_rdb", "version_engine_findings",
-        "cluster_findings", "sizing_findings", "bucket_findings", "grant_findings", "target_findings",
-        "cutover_findings", "worker_findings"]
+        "source_findings", "sentinel_findings", "replica_findings", "sync_findings", "rdb_host_findings",
+        "container_findings", "_existing_rdb", "version_engine_findings", "cluster_findings", "sizing_findings",
+        "bucket_findings", "grant_findings", "target_findings", "cutover_findings", "app_config_findings",
+        "worker_findings"]
 
 
 def test_a_crashing_check_becomes_a_block_naming_it_and_the_others_still_run() -> None:
