@@ -224,9 +224,9 @@ def hold_set(plan: MigrationPlan, master: NodeRef, log: Log = logger) -> SetHold
     if reason is not None:
         raise MasterChanged(changed_message(conn.sentinel_master, master, reason[0], reason[1], "quiesce",
                                             time.time()), step="quiesce")
-    hold = earlier if earlier is not None and earlier.master.address == master.address else SetHold(
-        master_name=conn.sentinel_master, master=master)
-    hold = replace(hold, master=master, sentinels=known_sentinels(plan, view.answered_by), confirmed=False)
+    # a re-run after a crash keeps the earlier run's changes (their previous values), whichever node is master now
+    hold = SetHold(master_name=conn.sentinel_master, master=master, sentinels=known_sentinels(plan, view.answered_by),
+                   changes=earlier.changes if earlier is not None else ())
     journal.update(sentinel_set=hold)
     with redis_errors("quiesce", SourceError, f"Sentinel {format_address(view.answered_by)}"):
         replicas = replicas_seen(plan, view.answered_by)

@@ -79,6 +79,8 @@ def test_held_set_refuses_a_failover_and_is_given_back(tmp_path: Path, moto_endp
         assert hold is not None and [c.node.port for c in hold.changes] == [replica.port]
         assert _config(replica, setting) == "0" and not _accepts_writes(master)
         assert {tuple(s) for s in hold.sentinels} == set(sset.sentinel_addresses)
+        again = hold_set(plan, state.node)  # a re-run after a crash: the value from before the first run is kept
+        assert again is not None and [(c.node.port, c.previous) for c in again.changes] == [(replica.port, "100")]
 
         check_master(plan, "verify", confirm=True)  # waits until every Sentinel reports priority 0
         held = Journal(plan.workdir).read().sentinel_set
