@@ -91,8 +91,12 @@ def test_held_set_refuses_a_failover_and_is_given_back(tmp_path: Path, moto_endp
         assert sset.current_master() == (master.host, master.port)
         check_master(plan, "fence-source")  # still the same master: no error
 
+        to_write = replica_config_names(binary.version_info)[0]
+        with _c(replica) as c:  # the refusal left on another node (an older version's rollback after a failover)
+            c.config_set(to_write, str(REFUSE_WRITES_REPLICAS))
         unpause(plan)
         assert _accepts_writes(master) and _config(replica, setting) == "100"
+        assert _config(replica, to_write) == _config(master, to_write) == "0"  # every node of the set is checked
         journal = Journal(plan.workdir).read()
         assert journal.quiesce is None and journal.sentinel_set is None
 
