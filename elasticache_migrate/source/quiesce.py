@@ -78,7 +78,7 @@ def pause_mode(version: tuple[int, int, int], during_window: Literal["block", "r
     """How to stop writes on a server of this version (see the module docstring): block only from 6.2 on, and
     never on a Sentinel-managed master (``sentinel``): CLIENT PAUSE WRITE also holds the Sentinels' hello
     PUBLISH, their PINGs queue behind it on the same link, and after ``down-after-milliseconds`` they mark the
-    master down and fail it over (measured on 7.0.15: s_down/o_down 3 s into the pause, down-after 1 s)."""
+    master down and fail it over (measured on 7.0.15: s_down + o_down 5 s into the pause, down-after 1 s)."""
     if during_window == "block" and version >= (6, 2, 0) and not sentinel:
         return "client-pause-write"
     return "refuse-writes"
