@@ -21,6 +21,7 @@
     ├── CutoverError                the app's config could not be switched (or restored)
     └── VerificationError           the target's data differs from the source
         └── SourceMoved             the source took writes after the snapshot (fence re-check): nothing switched
+            └── MasterChanged       a Sentinel set's master changed during the window (failover): rolled back
 
 Foreign errors are turned into these by class, each at the one seam that talks to that system
 (botocore/boto3: :func:`elasticache_migrate.aws.aws_errors`; redis-py, hiredis and sockets to a Redis:
@@ -55,6 +56,7 @@ __all__ = [
     "CutoverError",
     "VerificationError",
     "SourceMoved",
+    "MasterChanged",
     "Translate",
     "boundary",
     "is_retryable",
@@ -202,6 +204,14 @@ class SourceMoved(VerificationError):
     default_remedy = ("find who wrote during the window (CLIENT LIST on the source; was the pause lifted or the "
                       "config changed from outside?), then run the migration again with the same id: it takes a "
                       "new snapshot")
+
+
+class MasterChanged(SourceMoved):
+    """A Sentinel set's master is no longer the node quiesce paused (a failover, or a restart of the master): the
+    snapshot does not hold what the set's master may have taken since, so nothing is (or stays) switched."""
+
+    default_remedy = ("find out why the set failed over (the Sentinels' logs: +switch-master); when it is stable, "
+                      "run the migration again with the same id: it pauses the new master and takes a new snapshot")
 
 
 def is_retryable(exc: BaseException) -> bool:

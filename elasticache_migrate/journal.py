@@ -21,6 +21,7 @@ from elasticache_migrate.state import (
     Extracted,
     QuiesceState,
     RehearsalRecord,
+    SetHold,
     Snapshot,
     StagedObject,
     StoppedWorkers,
@@ -46,6 +47,9 @@ class JournalData(BaseModel):
         None, alias="sync-source", description="sync-upload: the source's run_id as first seen after the pause")
     rehearsal: RehearsalRecord | None = Field(None, description="create (rehearsal): the local target server")
     cutover: CutoverRecord | None = Field(None, description="switch-config: the value replaced")
+    sentinel_set: SetHold | None = Field(
+        None, alias="sentinel-set", description="quiesce (Sentinel set): the master paused, the replicas held "
+        "(priority 0), the Sentinels' monitors removed at decommission")
     workers: StoppedWorkers | None = Field(
         None, description="stop-workers: the worker containers stopped for the window (start-workers starts them)")
 

@@ -14,6 +14,10 @@ __all__ = [
     "ServerInfo",
     "Endpoint",
     "QuiesceState",
+    "NodeRef",
+    "NodeChange",
+    "MonitorRecord",
+    "SetHold",
     "Snapshot",
     "Extracted",
     "StagedObject",
@@ -87,6 +91,68 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
+class NodeRef:
+    """One data node of the source: where it answers and which process it is (INFO ``run_id``, new at every
+    start), so a change is undone on the node it was made on and a restart or failover is told apart."""
+
+    host: str
+    port: int
+    run_id: str
+
+    @property
+    def address(self) -> str:
+        """'host:port' ('[v6]:port')."""
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def __str__(self) -> str:
+        return f"{self.address} (run_id {self.run_id[:8]})"
+
+
+@dataclass(frozen=True)
+class NodeChange:
+    """A config value this run set on one node of the source's set, journaled before it was set."""
+
+    node: NodeRef
+    name: str          # "slave-priority" (< 5.0) / "replica-priority", "min-slaves-to-write", ...
+    previous: str
+    value: str
+
+
+@dataclass(frozen=True)
+class MonitorRecord:
+    """What one Sentinel monitored before ``SENTINEL REMOVE`` (decommission): enough to MONITOR it again.
+
+    ``settings`` are the ``SENTINEL SET`` values it reported (down-after-milliseconds, failover-timeout,
+    parallel-syncs, scripts); the auth-pass is never journaled (the plan's password secret supplies it).
+    """
+
+    sentinel: tuple[str, int]
+    master_name: str
+    host: str
+    port: int
+    quorum: int
+    settings: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SetHold:
+    """A Sentinel-managed source held still for the window (``source.redis.sentinel_master``).
+
+    ``master`` is the node quiesce paused (the Sentinels' master then); ``changes`` the replicas' priorities set
+    to 0 so no Sentinel can promote them (journaled before each change, undone on the same node by the
+    rollback); ``confirmed`` once every reachable Sentinel reported them; ``removed`` the Sentinels that stopped
+    monitoring the old set at decommission (after the verified cutover).
+    """
+
+    master_name: str
+    master: NodeRef
+    sentinels: tuple[tuple[str, int], ...] = ()
+    changes: tuple[NodeChange, ...] = ()
+    confirmed: bool = False
+    removed: tuple[MonitorRecord, ...] = ()
+
+
+@dataclass(frozen=True)
 class QuiesceState:
     """What quiesce (and the fence at cutover) changed, so unquiesce (or a later run) can undo exactly that.
 
@@ -94,7 +160,8 @@ class QuiesceState:
     while the run lives; ``pause_expires_at`` is the latest renewal's end) or ``refuse-writes``
     (min-replicas-to-write above any replica count: NOREPLICAS; it does not expire). ``saved_config`` holds
     the values the refusal replaced, journaled before they were changed; ``fenced_at`` is when the fence made
-    the source refuse every write (just before the switch).
+    the source refuse every write (just before the switch); ``node`` the node all of it was done on (every
+    later step talks to that node, never to whichever node is master by then).
     """
 
     mode: PauseMode
@@ -104,6 +171,7 @@ class QuiesceState:
     saved_config: dict[str, str] = field(default_factory=dict)
     hook_called: bool = False
     fenced_at: float | None = None          # set by the fence: the source refuses every write from then on
+    node: NodeRef | None = None             # the node paused / refused / fenced (None in journals of older runs)
 
 
 @dataclass(frozen=True)

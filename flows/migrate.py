@@ -6,6 +6,9 @@
       → finish → [start workers]
     the write pause is renewed while the run lives; fence-source makes the old source refuse every write, proves
     it took none since the snapshot, closes the app's connections, then the config moves.
+    a Sentinel set is held still from quiesce on (no replica can be promoted); its master is checked at verify,
+    fence-source and verify-cutover (a failover rolls back); finish decommissions it (its Sentinels stop
+    monitoring it), so stopping the old master promotes nothing.
     any failure after quiesce, a rejection, a timeout or a cancellation (UI/API): config back, source serving
       again, workers started, notify. One window per source: a second run is refused at window-lock, changing
       nothing.
@@ -31,8 +34,9 @@ from elasticache_migrate.journal import Journal
 from elasticache_migrate.log import Log
 from elasticache_migrate.plan import MigrationPlan, validate_plan
 from elasticache_migrate.preflight.findings import PreflightReport
+from elasticache_migrate.source.decommission import retire
 from elasticache_migrate.source.lock import WindowLock
-from elasticache_migrate.source.quiesce import PauseRenewal, finish, unpause, window_deadlines
+from elasticache_migrate.source.quiesce import PauseRenewal, unpause, window_deadlines
 from elasticache_migrate.state import Extracted, MigrationResult, QuiesceState, StagedObject
 from elasticache_migrate.targets import TargetHandle
 from elasticache_migrate.verify.report import VerifyReport
@@ -227,7 +231,7 @@ def _finish_direct(plan: MigrationPlan, log: Log) -> None:
     try:
         quiesced = Journal(plan.workdir).read().quiesce
         if quiesced is not None:
-            finish(plan, quiesced, log=log)
+            retire(plan, quiesced, log=log)
     finally:
         start_worker_containers(plan, log=log)
 
@@ -252,6 +256,9 @@ def approval_summary(plan: MigrationPlan, rdb: Extracted, staged: StagedObject, 
         f"- **On approve**: the old source is fenced (refuses every write), re-checked for writes since the "
         f"snapshot, then {where} is switched to the new endpoint",
         "- **On reject**: the source accepts writes again, config untouched",
+        *([f"- **Sentinel set** `{plan.source.redis.sentinel_master}`: held still (no replica can be promoted; "
+           "a failover anyway rolls back); after the verified switch its Sentinels stop monitoring it"]
+          if plan.source.redis.sentinel_master else []),
     ])
 
 

@@ -10,7 +10,9 @@ from prefect import get_run_logger, task
 from elasticache_migrate.cutover.workers import start_workers as start_worker_containers
 from elasticache_migrate.cutover.workers import stop_workers as stop_worker_containers
 from elasticache_migrate.plan import MigrationPlan
-from elasticache_migrate.source.quiesce import finish, pause, unpause
+from elasticache_migrate.source.decommission import retire
+from elasticache_migrate.source.quiesce import pause, unpause
+from elasticache_migrate.source.sentinel_set import hold_set
 from elasticache_migrate.state import QuiesceState, StoppedWorkers
 from tasks.retry import IO_RETRIES
 
@@ -19,7 +21,8 @@ __all__ = ["quiesce", "unquiesce", "finish_source", "stop_workers", "start_worke
 
 @task(name="quiesce", **IO_RETRIES)
 def quiesce(plan: MigrationPlan) -> QuiesceState:
-    """Stop writes to the source: maintenance hook on, wait for app clients to leave, block or refuse writes.
+    """Stop writes to the source: maintenance hook on, wait for app clients to leave, block or refuse writes; a
+    Sentinel set is held still (its replicas at priority 0: no failover until the cutover or the rollback).
 
     Args:
         plan: the migration plan.
@@ -29,8 +32,17 @@ def quiesce(plan: MigrationPlan) -> QuiesceState:
 
     Raises:
         QuiesceError: clients did not leave in time (named), or writes could not be paused.
+        MasterChanged: the Sentinels named another master as the window opened (then nothing stays changed).
     """
-    return pause(plan, log=get_run_logger())
+    log = get_run_logger()
+    state = pause(plan, log=log)
+    try:
+        if state.node is not None:
+            hold_set(plan, state.node, log)
+    except BaseException:
+        unpause(plan, log=log)  # the window does not open: writes and the replicas' priorities back
+        raise
+    return state
 
 
 @task(name="unquiesce", **IO_RETRIES)
@@ -44,12 +56,13 @@ def unquiesce(plan: MigrationPlan, state: QuiesceState | None = None) -> None:
 
 @task(name="finish-source", **IO_RETRIES)
 def finish_source(plan: MigrationPlan, state: QuiesceState) -> str:
-    """After a verified cutover: maintenance hook off; the old source stays fenced (refuses every write).
+    """After a verified cutover: a Sentinel set is decommissioned (its Sentinels stop monitoring it, its replicas
+    refuse writes: stopping the old master promotes nothing); maintenance hook off; the old source stays fenced.
 
     Returns:
-        What was done, with the commands that would lift the fence.
+        What was done, with the commands that would lift the fence (and monitor the old set again).
     """
-    return finish(plan, state, log=get_run_logger())
+    return retire(plan, state, log=get_run_logger())
 
 
 # --- worker containers (quiesce.stop_containers): stopped before the pause, started after the window -----------

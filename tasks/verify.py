@@ -13,6 +13,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from elasticache_migrate.cutover.switch import mark_verified
 from elasticache_migrate.errors import VerificationError
 from elasticache_migrate.plan import MigrationPlan
+from elasticache_migrate.source.sentinel_set import check_master
 from elasticache_migrate.state import Endpoint, Snapshot
 from elasticache_migrate.verify.cutover import check_cutover
 from elasticache_migrate.verify.report import VerifyReport, count_rows, first_mismatches, report_markdown
@@ -29,6 +30,8 @@ def verify(plan: MigrationPlan, endpoint: Endpoint, snapshot: Snapshot | None = 
     Raises:
         VerificationError: counts or any key differ, a probe fails, or the source changed after the snapshot
             (the first mismatches are named).
+        MasterChanged: a Sentinel set's master is no longer the node quiesce paused (checked after the compare,
+            which also waits until its Sentinels report the hold, so none can fail it over during the approval).
     """
     log = get_run_logger()
     report = verify_endpoints(plan, endpoint, snapshot)
@@ -43,6 +46,7 @@ def verify(plan: MigrationPlan, endpoint: Endpoint, snapshot: Snapshot | None = 
     if not report.ok:
         raise VerificationError(f"{report.mismatch_count} difference(s) between source and target: "
                                 f"{first_mismatches(report)}", step="verify")
+    check_master(plan, "verify", log, confirm=True)
     return report
 
 
@@ -54,7 +58,10 @@ def verify_cutover(plan: MigrationPlan, endpoint: Endpoint, expected: VerifyRepo
     Raises:
         VerificationError: the config does not read back, or the endpoint is not a loaded master with the
             verified databases.
+        MasterChanged: a Sentinel set's master changed since quiesce (the old set may have taken writes).
     """
-    checked = check_cutover(plan, endpoint, expected, get_run_logger())
+    log = get_run_logger()
+    check_master(plan, "verify-cutover", log, strict=False)
+    checked = check_cutover(plan, endpoint, expected, log)
     mark_verified(plan)  # journaled: from here no rollback (nor the crash backstop) moves the app back
     return checked

@@ -26,11 +26,16 @@ _SCRIPT_COMMANDS = ("eval", "evalsha", "eval_ro", "evalsha_ro", "fcall")
 
 def window_mode_findings(plan: MigrationPlan, server: ServerInfo) -> list[Finding]:
     """What the app's writes will meet during the window on this server (pure)."""
-    mode = pause_mode(server.version, plan.quiesce.during_window)
+    sentinel = bool(plan.source.redis.sentinel_master)
+    mode = pause_mode(server.version, plan.quiesce.during_window, sentinel=sentinel)
     if mode == "client-pause-write":
         return [Finding("quiesce", "info", f"writes will be blocked (CLIENT PAUSE WRITE) during the window, the pause "
                         f"renewed while the run lives (it ends {plan.quiesce.max_pause_seconds}s after a dead run)")]
     setting = replica_config_names(server.version)[0]
+    if plan.quiesce.during_window == "block" and sentinel and server.version >= (6, 2, 0):
+        return [Finding("quiesce", "info", f"a Sentinel-managed master: writes will be refused with NOREPLICAS "
+                        f"({setting}) during the window, not blocked: CLIENT PAUSE WRITE would hold the Sentinels' "
+                        "hello messages, so they would see the master down and fail it over")]
     if plan.quiesce.during_window == "block":
         return [Finding("quiesce", "warn", f"{server} has no CLIENT PAUSE WRITE (Redis >= 6.2): writes will be "
                         f"refused with NOREPLICAS ({setting}) during the window instead of blocked; apps see errors "

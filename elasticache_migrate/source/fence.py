@@ -7,7 +7,9 @@ Right before switch-config, in this order (checked on Redis 3.2, 6.2 and 7.0):
    journaled first. A write still held by ``CLIENT PAUSE WRITE`` is re-checked by the server when the pause
    lifts, so it fails with ``NOREPLICAS`` too instead of landing (Redis 6.2/7.0: the refusal is checked
    before the pause).
-2. **Re-check** — the source took no write since the snapshot (the proof verify uses:
+2. **Re-check** — a Sentinel set's master is still the node quiesce paused
+   (:func:`~elasticache_migrate.source.sentinel_set.check_master`: a failover rolls back), and the source took no
+   write since the snapshot (the proof verify uses:
    ``rdb_changes_since_last_save``, ``rdb_saves``, LASTSAVE). With the refusal in place nothing can change
    the answer any more. If it did take writes (an expired or lifted pause, config changed from outside) the
    fence raises and the flow rolls back: nothing is switched.
@@ -39,8 +41,15 @@ from elasticache_migrate.errors import SourceError, SourceMoved
 from elasticache_migrate.journal import Journal
 from elasticache_migrate.log import Log, logger
 from elasticache_migrate.plan import MigrationPlan
-from elasticache_migrate.source.connection import redis_errors, source_client
-from elasticache_migrate.source.quiesce import blocking_clients, refuse_writes, replica_config_names, utc
+from elasticache_migrate.source.connection import redis_errors
+from elasticache_migrate.source.quiesce import (
+    blocking_clients,
+    quiesced_client,
+    refuse_writes,
+    replica_config_names,
+    utc,
+)
+from elasticache_migrate.source.sentinel_set import check_master
 from elasticache_migrate.state import QuiesceState, Snapshot
 from elasticache_migrate.verify.run import source_verdict, writes_since_snapshot
 
@@ -80,6 +89,7 @@ def fence(plan: MigrationPlan, snapshot: Snapshot, state: QuiesceState | None = 
 
     Raises:
         SourceMoved: the source took writes after the snapshot; the caller rolls back (nothing switched).
+        MasterChanged: a Sentinel set failed over (or its master restarted) during the window: the same.
         QuiesceError: CONFIG is renamed, disabled or not granted (preflight checks it).
         SourceError: the source could not be reached.
     """
@@ -89,12 +99,14 @@ def fence(plan: MigrationPlan, snapshot: Snapshot, state: QuiesceState | None = 
         raise SourceError("the journal holds no quiesce state: the source was never quiesced by this run",
                           remedy="run the whole migration again with the same id", step="fence-source")
     if r is None:
-        r = source_client(plan)
+        r = quiesced_client(plan, state)  # the node quiesce paused, not whichever is master now
     with redis_errors("fence-source", SourceError, "source"):
         state = refuse_writes(r, state, journal, log)
         state = replace(state, fenced_at=time.time())
         journal.update(quiesce=state)
         log.info("source fenced: every write now gets NOREPLICAS")
+    check_master(plan, "fence-source", log)  # a Sentinel set: still the same master, or roll back
+    with redis_errors("fence-source", SourceError, "source"):
         info: Mapping[str, Any] = r.info("persistence")
         proof, moved = source_verdict(info, snapshot, refusing=True)
         if moved is not None:

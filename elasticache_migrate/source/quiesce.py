@@ -35,7 +35,15 @@ from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.secrets import resolve_secret
 from elasticache_migrate.source.config import config_get
 from elasticache_migrate.source.connection import client_name, redis_errors, server_info, source_client
-from elasticache_migrate.state import PauseMode, QuiesceState, ServerInfo
+from elasticache_migrate.source.sentinel_set import (
+    failover_seen,
+    node_client,
+    node_ref,
+    release_set,
+    restore_config,
+    set_nodes,
+)
+from elasticache_migrate.state import NodeRef, PauseMode, QuiesceState, ServerInfo, SetHold
 
 __all__ = [
     "REFUSE_WRITES_REPLICAS",
@@ -53,6 +61,8 @@ __all__ = [
     "call_maintenance_hook",
     "pause",
     "unpause",
+    "quiesced_client",
+    "refusing",
     "lift_fence_hint",
     "finish",
 ]
@@ -63,9 +73,13 @@ ClientInfo = Mapping[str, Any]
 """One client as CLIENT LIST reports it (``addr``, ``name``, ``flags``, ``cmd``, …)."""
 
 
-def pause_mode(version: tuple[int, int, int], during_window: Literal["block", "refuse"] = "block") -> PauseMode:
-    """How to stop writes on a server of this version (see the module docstring): block only from 6.2 on."""
-    if during_window == "block" and version >= (6, 2, 0):
+def pause_mode(version: tuple[int, int, int], during_window: Literal["block", "refuse"] = "block", *,
+               sentinel: bool = False) -> PauseMode:
+    """How to stop writes on a server of this version (see the module docstring): block only from 6.2 on, and
+    never on a Sentinel-managed master (``sentinel``): CLIENT PAUSE WRITE also holds the Sentinels' hello
+    PUBLISH, their PINGs queue behind it on the same link, and after ``down-after-milliseconds`` they mark the
+    master down and fail it over (measured on 7.0.15: s_down + o_down 5 s into the pause, down-after 1 s)."""
+    if during_window == "block" and version >= (6, 2, 0) and not sentinel:
         return "client-pause-write"
     return "refuse-writes"
 
@@ -204,7 +218,9 @@ def _stop_writes(plan: MigrationPlan, r: redis.Redis, server: ServerInfo, hook: 
                  journal: Journal, log: Log) -> QuiesceState:
     """Block or refuse the source's writes the way the plan and its version allow; the state says how, and what
     to restore."""
-    mode = pause_mode(server.version, plan.quiesce.during_window)
+    sentinel = bool(plan.source.redis.sentinel_master)
+    mode = pause_mode(server.version, plan.quiesce.during_window, sentinel=sentinel)
+    node = node_ref(r)  # every later step talks to this node, whichever node is master by then
     now = time.time()
     # a re-run after a crash: keep the values from before the first run (the source may still refuse writes)
     saved = dict(earlier.saved_config) if earlier else {}
@@ -213,12 +229,15 @@ def _stop_writes(plan: MigrationPlan, r: redis.Redis, server: ServerInfo, hook: 
         log.info("writes blocked (CLIENT PAUSE WRITE) for %ss, renewed while the run lives",
                  plan.quiesce.max_pause_seconds)
         return QuiesceState(mode=mode, paused_at=now, pause_expires_at=now + plan.quiesce.max_pause_seconds,
-                            server=server, hook_called=hook, saved_config=saved)
-    if plan.quiesce.during_window == "block":
+                            server=server, hook_called=hook, saved_config=saved, node=node)
+    if plan.quiesce.during_window == "block" and sentinel and server.version >= (6, 2, 0):
+        log.warning("a Sentinel-managed master: writes are refused (NOREPLICAS) instead of blocked during the "
+                    "window (CLIENT PAUSE WRITE would make its Sentinels see it down and fail it over)")
+    elif plan.quiesce.during_window == "block":
         log.warning("%s has no CLIENT PAUSE WRITE (Redis >= 6.2): writes are refused (NOREPLICAS) instead of "
                     "blocked during the window", server)
     state = QuiesceState(mode=mode, paused_at=now, pause_expires_at=None, server=server, saved_config=saved,
-                         hook_called=hook)
+                         hook_called=hook, node=node)
     state = refuse_writes(r, state, journal, log)
     log.info("writes refused with NOREPLICAS (%s) until the cutover or the rollback; previous values kept: %s",
              replica_config_names(server.version)[0], state.saved_config)
@@ -289,7 +308,7 @@ class PauseRenewal:
         r: redis.Redis | None = None
         while not self._stop.wait(self.interval):
             try:
-                r = r or source_client(self.plan, timeout=10)
+                r = r or quiesced_client(self.plan, self.state, timeout=10)
                 self.renew(r)
             except (redis.RedisError, OSError, QuiesceError) as exc:  # next try in one interval; two may fail
                 self.failures += 1
@@ -332,33 +351,78 @@ def _wait_for_clients_to_leave(plan: MigrationPlan, r: redis.Redis, log: Log) ->
         time.sleep(0.5)
 
 
+def quiesced_client(plan: MigrationPlan, state: QuiesceState, *, timeout: float = 30) -> redis.Redis:
+    """A client for the node quiesce paused (``state.node``): never re-resolved through Sentinel, so a failover
+    cannot make a step pause, fence or restore another node. Journals of older runs: the plan's source."""
+    if state.node is None:
+        return source_client(plan, timeout=timeout)
+    return node_client(plan, state.node.host, state.node.port, timeout=timeout)
+
+
+def refusing(version: tuple[int, int, int], current: Mapping[str, str | None]) -> bool:
+    """True when a node's ``min-replicas-to-write`` (``min-slaves-*``) is this tool's refusal value."""
+    return current.get(replica_config_names(version)[0]) == str(REFUSE_WRITES_REPLICAS)
+
+
 def unpause(plan: MigrationPlan, state: QuiesceState | None = None, r: redis.Redis | None = None,
             log: Log = logger) -> None:
-    """Give the source back to the application: the replaced config values back (refuse mode, fence), writes
-    unpaused, maintenance hook off; the journal's entry is cleared.
+    """Give the source back to the application: the replaced config values back (refuse mode, fence) on the node
+    they were changed on, writes unpaused, maintenance hook off; the journal's entry is cleared. For a Sentinel
+    set also every other node found refusing writes with this tool's value, and the replicas' priorities
+    (:func:`~elasticache_migrate.source.sentinel_set.release_set`), even when the master does not answer.
 
     Safe to call more than once, and after a crash (the state is read from the journal, which also holds what a
     fence changed after ``state`` was taken).
     """
     journal = Journal(plan.workdir)
     state = journal.read().quiesce or state
-    if state is None:
-        log.info("nothing to unquiesce")
-        return
+    try:
+        if state is None:
+            log.info("nothing to unquiesce")
+            return
+        _give_back(plan, state, r, journal, log)
+    finally:
+        release_set(plan, log)
+
+
+def _give_back(plan: MigrationPlan, state: QuiesceState, r: redis.Redis | None, journal: Journal, log: Log) -> None:
+    hold = journal.read().sentinel_set
+    failover = failover_seen(plan, hold)  # Sentinel may have CONFIG REWRITten our values into the nodes' files
+    node = state.node or NodeRef(plan.source.redis.host, plan.source.redis.port, "")
     if r is None:
-        r = source_client(plan)
-    with redis_errors("unquiesce", SourceError, "source"):
-        for k, v in state.saved_config.items():  # first: writes held by the pause then land, not fail
-            r.config_set(k, v)
-        if state.saved_config:
-            log.info("source accepts writes again; restored %s", state.saved_config)
+        r = quiesced_client(plan, state)
+    with redis_errors("unquiesce", SourceError, f"source {node.address}"):
+        if state.saved_config:  # first: writes held by the pause then land, not fail
+            restore_config(r, node, state.saved_config, failover=failover, log=log)
+            log.info("source accepts writes again; restored %s on %s", state.saved_config, node.address)
         if state.mode == "client-pause-write":
             r.execute_command("CLIENT", "UNPAUSE")  # type: ignore[no-untyped-call]
             log.info("source writes unpaused (CLIENT UNPAUSE)")
+    if state.saved_config and plan.source.redis.sentinel_master:
+        _sweep(plan, state, hold, node, failover, log)
     if state.hook_called:
         call_maintenance_hook(plan, False)
         log.info("maintenance hook switched off")
     journal.update(quiesce=None)
+
+
+def _sweep(plan: MigrationPlan, state: QuiesceState, hold: SetHold | None, done: NodeRef, failover: bool,
+           log: Log) -> None:
+    """Every other node of the set that refuses writes with this tool's value gets the saved values back (a run
+    of an older version, or a re-run after a failover, may have fenced another node than ``state.node``)."""
+    for node in set_nodes(plan, hold):
+        if node.address == done.address:
+            continue
+        try:
+            with node_client(plan, node.host, node.port, timeout=5) as c:
+                version = ServerInfo.from_info(c.info("server")).version
+                if refusing(version, {n: config_get(c, n) for n in replica_config_names(version)}):
+                    log.warning("%s refuses writes with this tool's %s: restoring it there too", node.address,
+                                replica_config_names(version)[0])
+                    restore_config(c, node, state.saved_config, failover=failover, log=log)
+        except (redis.RedisError, OSError) as exc:
+            log.warning("could not check %s for a left-over write refusal (%s: %s)", node.address,
+                        type(exc).__name__, exc)
 
 
 def lift_fence_hint(state: QuiesceState) -> str:
