@@ -19,7 +19,7 @@ from elasticache_migrate.containers import docker_client, docker_errors
 from elasticache_migrate.errors import CutoverError
 from elasticache_migrate.plan import MigrationPlan
 
-__all__ = ["check_containers", "restart_containers", "readiness", "docker_host"]
+__all__ = ["check_containers", "restart_containers", "readiness", "wait_ready", "docker_host"]
 
 STOP_TIMEOUT_SECONDS = 10  # SIGTERM, then SIGKILL after this long
 READY_TIMEOUT_SECONDS = 180  # running (and healthy, if it has a healthcheck)
@@ -101,7 +101,7 @@ def restart_containers(plan: MigrationPlan, log: Callable[[str], Any] | None = N
             before = container.attrs["State"].get("StartedAt")
             with docker_errors("switch-config", CutoverError, f"restart container {name}"):
                 container.restart(timeout=STOP_TIMEOUT_SECONDS)
-            _wait_ready(container, name, before)
+            wait_ready(container, name, before)
             if log:
                 log(f"restarted container {name}")
     finally:
@@ -109,20 +109,25 @@ def restart_containers(plan: MigrationPlan, log: Callable[[str], Any] | None = N
     return list(names)
 
 
-def _wait_ready(container: Any, name: str, started_before: str | None) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+def wait_ready(container: Any, name: str, started_before: str | None, *, what: str = "app container",
+               step: str = "switch-config", event: str = "restart", timeout: float = READY_TIMEOUT_SECONDS,
+               accepts: str = "the app may not accept the new config") -> None:
+    """Wait until ``container`` runs again after its ``event`` (and is healthy, with a healthcheck).
+
+    Raises:
+        CutoverError: it exited or turned unhealthy, or is not ready within ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
     while True:
-        with docker_errors("switch-config", CutoverError, f"container {name}"):
+        with docker_errors(step, CutoverError, f"{what} {name}"):
             container.reload()
         verdict = readiness(container.attrs["State"], started_before)
         if verdict == "ready":
             return
         if verdict != "wait":
-            raise CutoverError(f"app container {name}: {verdict}",
-                               remedy=f"read `docker logs {name}`: the app may not accept the new config",
-                               step="switch-config")
+            raise CutoverError(f"{what} {name}: {verdict.replace('the restart', f'its {event}')}",
+                               remedy=f"read `docker logs {name}`: {accepts}", step=step)
         if time.monotonic() > deadline:
-            raise CutoverError(f"app container {name} not running and healthy {READY_TIMEOUT_SECONDS} s after "
-                               "its restart", remedy=f"read `docker logs {name}` and `docker inspect {name}`",
-                               step="switch-config")
+            raise CutoverError(f"{what} {name} not running and healthy {timeout:.0f} s after its {event}",
+                               remedy=f"read `docker logs {name}` and `docker inspect {name}`", step=step)
         time.sleep(POLL_SECONDS)

@@ -19,11 +19,10 @@ the default), as for ``cutover.restart_containers``.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from elasticache_migrate.containers import docker_client, docker_errors, engine_name
-from elasticache_migrate.cutover.restart import docker_host, readiness
+from elasticache_migrate.cutover.restart import docker_host, wait_ready
 from elasticache_migrate.errors import CutoverError, MigrationError, QuiesceError
 from elasticache_migrate.journal import Journal
 from elasticache_migrate.log import Log, logger
@@ -35,7 +34,6 @@ __all__ = ["RUNNING", "is_running", "with_stopped", "without_started", "stop_wor
 RUNNING = frozenset({"running", "restarting"})
 """Docker statuses of a container that works (or is about to again): these are stopped for the window."""
 START_TIMEOUT_SECONDS = 180  # running (and healthy, if it has a healthcheck) after the start
-POLL_SECONDS = 0.5
 
 
 def is_running(status: str) -> bool:
@@ -158,19 +156,5 @@ def _start_one(client: Any, name: str, plan: MigrationPlan) -> None:
     before = container.attrs["State"].get("StartedAt")
     with docker_errors("start-workers", CutoverError, f"start worker container {name}"):
         container.start()
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while True:
-        with docker_errors("start-workers", CutoverError, f"worker container {name}"):
-            container.reload()
-        verdict = readiness(container.attrs["State"], before)
-        if verdict == "ready":
-            return
-        if verdict != "wait":
-            raise CutoverError(f"worker container {name}: {verdict.replace('the restart', 'its start')}",
-                               remedy=f"read `docker logs {name}`: the worker may not accept the config",
-                               step="start-workers")
-        if time.monotonic() > deadline:
-            raise CutoverError(f"worker container {name} not running and healthy {START_TIMEOUT_SECONDS} s after "
-                               "its start", remedy=f"read `docker logs {name}` and `docker inspect {name}`",
-                               step="start-workers")
-        time.sleep(POLL_SECONDS)
+    wait_ready(container, name, before, what="worker container", step="start-workers", event="start",
+               timeout=START_TIMEOUT_SECONDS, accepts="the worker may not accept the config")
