@@ -105,6 +105,9 @@ def parse_psync_line(line: str, user: str | None = None) -> PsyncAnswer:
     if line.startswith("-"):
         err = refusal("PSYNC", line[1:], user)
         err.step = "replica-link"
+        if "may not run" in err.message:  # the SYNC path's remedy names +sync; a replica link needs +psync
+            err.remedy = (f"grant it on the source: ACL SETUSER {user or 'default'} +psync +replconf (or choose the "
+                          "offline mode)")
         raise err
     raise SourceError(f"the source answered PSYNC with {line[:80]!r}, not a replication stream",
                       remedy="point source.redis at a Redis (>= 2.8) or Valkey master", step="replica-link",

@@ -171,3 +171,22 @@ def test_seed_tail_ack_drop_and_resume_while_writes_go_on(source: tuple[LocalRed
     spool.close()
     assert position is not None and position.offset == spool.committed_offset
     assert _set_indices(spool, answer.offset) == list(range(in_rdb, written + 500))
+
+
+def test_without_acks_the_master_drops_the_link(tmp_path: Path) -> None:
+    """The control for the test above: the same link ACKing only every 60 s is dropped after repl-timeout."""
+    server = LocalRedisServer(need("redis-3.2"), workdir=tmp_path / "source",
+                              config={"repl-timeout": str(REPL_TIMEOUT)}).start()
+    try:
+        link = ReplicaLink("127.0.0.1", server.port, name="elasticache-migrate:test", ack_interval=60)
+        answer = link.connect()
+        assert isinstance(answer, FullResync)
+        link.receive_rdb(lambda _piece: None)
+        link.start(Spool(tmp_path / "spool", answer.offset))
+        deadline = time.monotonic() + REPL_TIMEOUT + 10
+        while link.alive and time.monotonic() < deadline:
+            time.sleep(0.2)
+        with pytest.raises(ReplicaLinkLost, match="closed the connection"):
+            link.stop()
+    finally:
+        server.stop()
