@@ -190,3 +190,28 @@ def test_without_acks_the_master_drops_the_link(tmp_path: Path) -> None:
             link.stop()
     finally:
         server.stop()
+
+
+def test_a_resume_past_the_backlog_gets_a_full_resync(tmp_path: Path) -> None:
+    """When the backlog no longer holds the offset, PSYNC <replid> <offset+1> answers +FULLRESYNC: a fresh seed."""
+    server = LocalRedisServer(need("redis-7.0"), workdir=tmp_path / "source",
+                              config={"repl-backlog-size": "16384", "save": "",
+                                      "repl-diskless-sync-delay": "0"}).start()
+    try:
+        link = ReplicaLink("127.0.0.1", server.port, name="elasticache-migrate:test")
+        answer = link.connect()
+        assert isinstance(answer, FullResync)
+        link.receive_rdb(lambda _piece: None)
+        position = link.position
+        link.close()
+        with server.client() as r:
+            for i in range(200):
+                r.set(f"k:{i}", "x" * 1000)  # 200 kB: past the 16 kB backlog
+        assert position is not None
+        again = ReplicaLink("127.0.0.1", server.port, name="elasticache-migrate:test")
+        fresh = again.connect(position)
+        assert isinstance(fresh, FullResync) and fresh.offset > position.offset
+        assert again.receive_rdb(lambda _piece: None) > 0
+        again.close()
+    finally:
+        server.stop()
