@@ -43,6 +43,7 @@ __all__ = [
     "SourceError",
     "QuiesceError",
     "WindowLocked",
+    "ReplicaLinkLost",
     "SyncUnavailable",
     "SnapshotError",
     "ExtractError",
@@ -118,6 +119,20 @@ class WindowLocked(SourceError):
 
     default_remedy = "wait for the other run to finish, or cancel it in the Prefect UI/API, then run again"
     retryable = False
+
+
+class ReplicaLinkLost(SourceError):
+    """The pseudo-replica link to the source ended (closed, reset, or silent past its timeout). ``replid`` and
+    ``offset`` say where the spooled stream stands: resume with ``PSYNC <replid> <offset + 1>``."""
+
+    default_remedy = ("the link is resumed from the journal (PSYNC from the last spooled offset); if it keeps "
+                      "dropping, check the source's log (repl-timeout, client-output-buffer-limit replica)")
+    retryable = True
+
+    def __init__(self, message: str, *, replid: str | None, offset: int | None, remedy: str | None = None,
+                 step: str | None = "replica-link") -> None:
+        super().__init__(message, remedy=remedy, step=step)
+        self.replid, self.offset = replid, offset
 
 
 class SyncUnavailable(SourceError):
