@@ -125,7 +125,7 @@ class Applier:
                 self._db = None
                 raise CatchUpError(f"the target refused a command of the unit ending at offset {unit.end_offset} "
                                    f"(applied up to {self._applied}): {errors[0]}", step=STEP, retryable=False)
-            self._skipped += sum(1 for i in dels if i < len(done) and done[i] == 0)
+            self._skipped += sum(1 for i in dels if i < len(done) and done[i] == -1)
             self._applied = unit.end_offset
             self._units += 1
 

@@ -62,10 +62,10 @@ EXPIRY_SLACK_MS = 1000
 
 EXPIRED_DEL_SCRIPT = """
 local t = redis.call('PTTL', KEYS[1])
-if t == -1 or t > tonumber(ARGV[1]) then return 0 end
+if t == -1 or t > tonumber(ARGV[1]) then return -1 end
 return redis.call('DEL', KEYS[1])
 """
-"""Delete KEYS[1] only if its TTL on the target is due (<= ARGV[1] ms) or it is already gone; 1 if deleted."""
+"""Delete KEYS[1] only if its TTL on the target is due (<= ARGV[1] ms) or it is already gone; -1 when it was kept."""
 
 _TTL_RELATIVE = frozenset({b"EXPIRE", b"PEXPIRE", b"SETEX", b"PSETEX", b"SET"})
 
