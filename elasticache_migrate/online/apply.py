@@ -5,6 +5,14 @@ bytes), so ``SELECT`` never leaks into a shared pool. A batch is sent in one wri
 order; an atomic unit is sent as ``MULTI … EXEC``. :attr:`Applier.progress` says how far the target is:
 ``applied_offset`` is the offset after the last unit whose replies all came back clean.
 
+TTL grace (``ttl_grace_ms``, item 3 of issue 13): a key must not expire on the target while the command that
+extends it on the source is still queued (a TTL hole: the lagging target expires the key at its old time, the
+refresh then finds nothing and the key is lost). With a grace, every absolute TTL the target is given
+(``PEXPIREAT``, ``SET … PXAT``) lies ``ttl_grace_ms`` later than the source's: the target then never expires a key
+on its own before the source's stream says so — the source's expiry DELs, applied in order, delete it.
+:meth:`Applier.finalize_ttls`, once the stream is applied to the cutover's offset, sets the true times back.
+The grace should exceed the largest lag the catch-up allows.
+
 Any error reply, or the connection failing mid-batch, stops the applier with :class:`CatchUpError`: the master
 ran these commands successfully, so an error means the target differs (or is unreachable) and a blind retry
 could run an INCR twice.
@@ -23,7 +31,15 @@ from elasticache_migrate.errors import CatchUpError
 from elasticache_migrate.online.stream import EXPIRED_DEL_SCRIPT, EXPIRY_SLACK_MS, STEP, Op, Unit
 from elasticache_migrate.source.connection import redis_errors
 
-__all__ = ["Progress", "Applier", "now_ms"]
+__all__ = ["Progress", "Applier", "now_ms", "RESTORE_TTL_SCRIPT"]
+
+RESTORE_TTL_SCRIPT = """
+local t = redis.call('PTTL', KEYS[1])
+if t < 0 or math.abs(t - tonumber(ARGV[1])) > tonumber(ARGV[3]) then return 0 end
+redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+return 1
+"""
+"""PEXPIREAT KEYS[1] ARGV[2] (its true expiry) only if its PTTL is still the graced one (ARGV[1], ± ARGV[3] ms)."""
 
 
 def now_ms() -> int:
@@ -45,7 +61,7 @@ class Progress:
 class Applier:
     """Applies units to ``target`` from ``start_offset`` on; ``apply(units)`` in batches of ``batch_size``."""
 
-    def __init__(self, target: redis.Redis, start_offset: int, *, batch_size: int = 500,
+    def __init__(self, target: redis.Redis, start_offset: int, *, batch_size: int = 500, ttl_grace_ms: int = 0,
                  clock: Callable[[], int] = now_ms) -> None:
         pool = target.connection_pool
         kwargs: dict[str, Any] = {**pool.connection_kwargs, "decode_responses": False, "protocol": 2}
@@ -53,6 +69,8 @@ class Applier:
         self._db: int | None = None
         self._clock = clock
         self.batch_size = batch_size
+        self.ttl_grace_ms = ttl_grace_ms
+        self._graced: dict[tuple[int, bytes], tuple[int, int]] = {}   # (db, key) -> (true, graced) absolute ms
         self._applied = start_offset
         self._received = start_offset
         self._received_ms = 0
@@ -130,9 +148,50 @@ class Applier:
             self._units += 1
 
     def _command(self, op: Op) -> tuple[bytes, ...]:
+        args = op.args
         if op.expiry_del:
-            return (b"EVAL", EXPIRED_DEL_SCRIPT.encode(), b"1", op.args[1], str(EXPIRY_SLACK_MS).encode())
-        return op.args
+            due = str(EXPIRY_SLACK_MS + self.ttl_grace_ms).encode()
+            return (b"EVAL", EXPIRED_DEL_SCRIPT.encode(), b"1", args[1], due)
+        if not self.ttl_grace_ms or len(args) < 3:
+            return args
+        name = args[0].upper()
+        if name == b"PEXPIREAT":
+            at = int(args[2])
+            return (args[0], args[1], self._grace(op.db, args[1], at), *args[3:])
+        if name == b"SET" and len(args) >= 5:
+            up = [a.upper() for a in args]
+            if b"PXAT" in up[3:-1]:
+                i = up.index(b"PXAT", 3)
+                return (*args[:i + 1], self._grace(op.db, args[1], int(args[i + 1])), *args[i + 2:])
+        return args
+
+    def _grace(self, db: int, key: bytes, at: int) -> bytes:
+        self._graced[(db, key)] = (at, at + self.ttl_grace_ms)
+        return str(at + self.ttl_grace_ms).encode()
+
+    def finalize_ttls(self) -> int:
+        """Give every key whose TTL this applier extended by ``ttl_grace_ms`` its true expiry again, unless the key
+        was changed since (gone, persistent, another TTL); how many were set. Call once the stream is applied up to
+        the offset the cutover waits for (inside the pause)."""
+        items = list(self._graced.items())
+        if not items:
+            return 0
+        now = self._clock()
+        cmds: list[tuple[bytes, ...]] = []
+        for (db, key), (true_at, graced_at) in items:
+            if db != self._db:
+                cmds.append((b"SELECT", str(db).encode()))
+                self._db = db
+            cmds.append((b"EVAL", RESTORE_TTL_SCRIPT.encode(), b"1", key, str(graced_at - now).encode(),
+                         str(true_at).encode(), str(EXPIRY_SLACK_MS).encode()))
+        with redis_errors(STEP, CatchUpError, "restore the true TTLs on the target"):
+            self._conn.send_packed_command(self._conn.pack_commands(cmds))
+            replies = [self._read() for _ in cmds]
+        errors = [r for r in replies if isinstance(r, redis.ResponseError)]
+        if errors:
+            raise CatchUpError(f"the target refused restoring a TTL: {errors[0]}", step=STEP, retryable=False)
+        self._graced.clear()
+        return sum(1 for r in replies if r == 1)
 
     def _read(self) -> Any:
         try:

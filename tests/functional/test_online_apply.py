@@ -155,3 +155,33 @@ def test_a_command_the_target_refuses_stops_with_the_applied_offset(
     set_a = next(u for u in got if u.ops and u.ops[0].args[:2] == (b"SET", b"a"))
     assert applier.progress.applied_offset == set_a.end_offset
     applier.close()
+
+
+@pytest.mark.parametrize("grace_ms", [0, 60_000])
+@pytest.mark.parametrize("pair", ["redis-3.2"], indirect=True)
+def test_a_ttl_the_source_extends_does_not_run_out_on_a_lagging_target(
+        pair: tuple[LocalRedisServer, LocalRedisServer], grace_ms: int) -> None:
+    src, tgt = pair
+    r, t = src.client(), tgt.client()
+    cap = StreamCapture(src.host, src.port)
+    try:
+        r.execute_command("SETEX", "session", 1, "v")
+        r.set("plain", "v", px=1000)
+        time.sleep(0.7)
+        r.expire("session", 10)                  # refreshed on the source before it ran out
+        cap.wait_for(int(r.info("replication")["master_repl_offset"]))
+    finally:
+        cap.stop()
+    time.sleep(0.6)                              # the target lags: the old expiry has passed when it applies
+    applier = Applier(t, cap.start_offset, ttl_grace_ms=grace_ms)
+    try:
+        applier.apply(units(cap.chunks, cap.start_offset, TargetCaps(version(r), version(t))))
+        if not grace_ms:
+            assert t.get("session") is None      # the TTL hole the grace exists for: the key is lost
+            return
+        assert t.get("session") == b"v" and t.pttl("plain") > 50_000
+        assert applier.finalize_ttls() == 2
+    finally:
+        applier.close()
+    assert t.get("plain") is None and 8_000 < t.pttl("session") <= 10_000
+    assert assert_same(r, t) == 1
