@@ -31,6 +31,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+import hiredis
+
 from elasticache_migrate.errors import CatchUpError, StreamRefused
 
 __all__ = [
@@ -122,66 +124,48 @@ class TargetCaps:
 
 
 class CommandParser:
-    """Incremental RESP parser for a replication stream starting at replication offset ``start_offset``."""
+    """Incremental RESP parser for a replication stream starting at replication offset ``start_offset``.
+
+    hiredis does the parsing (C); a command's size in bytes is its canonical RESP encoding's, which is what a
+    master writes (``*<n>\\r\\n`` then ``$<len>\\r\\n<bytes>\\r\\n`` per argument).
+    """
 
     def __init__(self, start_offset: int) -> None:
-        self._buf = bytearray()
-        self._offset = start_offset      # offset of self._buf[0]
+        self._reader = hiredis.Reader()
+        self._offset = start_offset      # after the last whole command
+        self._received = start_offset
 
     @property
     def pending_bytes(self) -> int:
         """Bytes received that do not yet make a whole command."""
-        return len(self._buf)
+        return self._received - self._offset
 
     @property
     def received_offset(self) -> int:
         """The offset after the newest byte received."""
-        return self._offset + len(self._buf)
+        return self._received
 
     def feed(self, chunk: bytes, received_ms: int) -> list[Command]:
         """Every command ``chunk`` completes, in order."""
-        self._buf += chunk
+        self._reader.feed(chunk)
+        self._received += len(chunk)
         out: list[Command] = []
-        pos = 0
-        buf = self._buf
-        while True:
-            parsed = self._one(buf, pos)
-            if parsed is None:
-                break
-            args, pos = parsed
-            out.append(Command(args, self._offset + pos, received_ms))
-        if pos:
-            del self._buf[:pos]
-            self._offset += pos
+        gets, offset = self._reader.gets, self._offset
+        try:
+            while (reply := gets()) is not False:
+                if not isinstance(reply, list) or not reply:
+                    raise CatchUpError(f"the replication stream is not RESP arrays at offset {offset}: "
+                                       f"{reply!r:.60}", step=STEP)
+                size = len(str(len(reply))) + 3
+                for a in reply:
+                    size += len(a) + len(str(len(a))) + 5
+                offset += size
+                out.append(Command(tuple(reply), offset, received_ms))
+        except hiredis.ProtocolError as exc:
+            raise CatchUpError(f"the replication stream is not RESP after offset {offset}: {exc}",
+                               step=STEP) from exc
+        self._offset = offset
         return out
-
-    def _one(self, buf: bytearray, pos: int) -> tuple[tuple[bytes, ...], int] | None:
-        if pos >= len(buf):
-            return None
-        if buf[pos] != ord("*"):
-            raise CatchUpError(f"the replication stream is not RESP at offset {self._offset + pos}: "
-                               f"{bytes(buf[pos:pos + 20])!r}", step=STEP)
-        eol = buf.find(b"\r\n", pos)
-        if eol < 0:
-            return None
-        n = int(buf[pos + 1:eol])
-        pos = eol + 2
-        args: list[bytes] = []
-        for _ in range(n):
-            if pos >= len(buf):
-                return None
-            if buf[pos] != ord("$"):
-                raise CatchUpError(f"expected a bulk string at offset {self._offset + pos}", step=STEP)
-            eol = buf.find(b"\r\n", pos)
-            if eol < 0:
-                return None
-            size = int(buf[pos + 1:eol])
-            start = eol + 2
-            if start + size + 2 > len(buf):
-                return None
-            args.append(bytes(buf[start:start + size]))
-            pos = start + size + 2
-        return tuple(args), pos
 
 
 @dataclass
