@@ -87,7 +87,11 @@ class Applier:
         self._conn.disconnect()
 
     def apply(self, stream: Iterable[Unit]) -> Progress:
-        """Apply every unit of ``stream``, in batches; the progress when it is exhausted."""
+        """Apply every unit of ``stream``, in batches; the progress when it is exhausted.
+
+        A batch is sent once ``batch_size`` units are there or the stream ends: for a live tail, call it with what
+        is there now (e.g. ``StreamUnits.feed`` over ``spool.read(applied, until=committed)``), then again.
+        """
         batch: list[Unit] = []
         for unit in stream:
             self._received, self._received_ms = unit.end_offset, unit.received_ms

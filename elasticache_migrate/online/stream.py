@@ -46,6 +46,7 @@ __all__ = [
     "DROPPED",
     "EXPIRY_SLACK_MS",
     "EXPIRED_DEL_SCRIPT",
+    "StreamUnits",
     "units",
 ]
 
@@ -277,11 +278,21 @@ class UnitPlanner:
         return [Op(db, (b"SET", key, value, *opts)), Op(db, (b"PEXPIREAT", key, str(at).encode()))]
 
 
+class StreamUnits:
+    """Parser and planner kept together across reads (a command split between two reads, an open MULTI, the
+    db): feed it what the spool or link gave since the last call, get the units it completes."""
+
+    def __init__(self, start_offset: int, caps: TargetCaps) -> None:
+        self.parser = CommandParser(start_offset)
+        self.planner = UnitPlanner(caps)
+
+    def feed(self, chunk: bytes, received_ms: int) -> list[Unit]:
+        plan = self.planner.plan
+        return [u for u in map(plan, self.parser.feed(chunk, received_ms)) if u is not None]
+
+
 def units(chunks: Iterable[tuple[bytes, int]], start_offset: int, caps: TargetCaps) -> Iterator[Unit]:
     """Every unit of a stream given as (chunk, received_ms) pairs, from ``start_offset``."""
-    parser, planner = CommandParser(start_offset), UnitPlanner(caps)
+    su = StreamUnits(start_offset, caps)
     for chunk, received_ms in chunks:
-        for cmd in parser.feed(chunk, received_ms):
-            unit = planner.plan(cmd)
-            if unit is not None:
-                yield unit
+        yield from su.feed(chunk, received_ms)

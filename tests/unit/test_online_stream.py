@@ -126,3 +126,13 @@ def test_a_del_of_a_key_whose_stream_expiry_is_due_is_an_expiry_del() -> None:
     run("SET", "r", "w", at=5_000)                    # SET without a TTL clears the expiry
     u = run("UNLINK", "r", at=10_050)
     assert u is not None and not u.ops[0].expiry_del
+
+
+def test_stream_units_keep_state_across_reads() -> None:
+    from elasticache_migrate.online.stream import StreamUnits
+
+    su = StreamUnits(0, NEW)
+    stream = resp("SELECT", "3") + resp("MULTI") + resp("SET", "a", "1") + resp("EXEC")
+    assert len(su.feed(stream[:-5], 1)) == 1           # SELECT only; the MULTI is open, EXEC incomplete
+    (unit,) = su.feed(stream[-5:], 2)
+    assert unit.atomic and unit.ops == (Op(3, (b"SET", b"a", b"1")),) and unit.received_ms == 2
