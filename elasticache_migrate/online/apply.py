@@ -125,10 +125,15 @@ class Applier:
             if unit.atomic:
                 cmds.append((b"EXEC",))
             shape.append((unit, len(cmds) - first, dels))
-        with redis_errors(STEP, CatchUpError, lambda: f"apply to the target after offset {self._applied}"):
-            if cmds:   # EVAL with the script's text (not EVALSHA): nothing to load, survives a SCRIPT FLUSH
-                self._conn.send_packed_command(self._conn.pack_commands(cmds))
-            replies = [self._read() for _ in cmds]
+        try:
+            with redis_errors(STEP, CatchUpError, lambda: f"apply to the target after offset {self._applied}"):
+                if cmds:   # EVAL with the script's text (not EVALSHA): nothing to load, survives a SCRIPT FLUSH
+                    self._conn.send_packed_command(self._conn.pack_commands(cmds))
+                replies = [self._read() for _ in cmds]
+        except CatchUpError as exc:
+            self._db = None          # a new connection starts in the client's db
+            exc.retryable = False    # part of the batch may have run: never sent twice
+            raise
         at = 0
         for unit, n, dels in shape:
             mine, at = replies[at:at + n], at + n
@@ -159,14 +164,16 @@ class Applier:
         if not self.ttl_grace_ms or len(args) < 3:
             return args
         name = args[0].upper()
-        if name == b"PEXPIREAT":
-            at = int(args[2])
-            return (args[0], args[1], self._grace(op.db, args[1], at), *args[3:])
+        if name in (b"PEXPIREAT", b"EXPIREAT"):
+            at = int(args[2]) * (1000 if name == b"EXPIREAT" else 1)
+            return (b"PEXPIREAT", args[1], self._grace(op.db, args[1], at), *args[3:])
         if name == b"SET" and len(args) >= 5:
             up = [a.upper() for a in args]
-            if b"PXAT" in up[3:-1]:
-                i = up.index(b"PXAT", 3)
-                return (*args[:i + 1], self._grace(op.db, args[1], int(args[i + 1])), *args[i + 2:])
+            for unit, scale in ((b"PXAT", 1), (b"EXAT", 1000)):
+                if unit in up[3:-1]:
+                    i = up.index(unit, 3)
+                    graced = self._grace(op.db, args[1], int(args[i + 1]) * scale)
+                    return (*args[:i], b"PXAT", graced, *args[i + 2:])
         return args
 
     def _grace(self, db: int, key: bytes, at: int) -> bytes:
