@@ -18,6 +18,8 @@
     │   ├── ApprovalRejected        a human said no
     │   └── ApprovalTimedOut        nobody answered in time
     ├── RunCancelled                the run was cancelled (Prefect UI/API, or SIGTERM): rolled back
+    ├── CatchUpError                the replication stream could not be applied to the target (online mode)
+    │   └── StreamRefused           the stream holds a command the target may not run (CONFIG, DEBUG, ...)
     ├── CutoverError                the app's config could not be switched (or restored)
     └── VerificationError           the target's data differs from the source
         └── SourceMoved             the source took writes after the snapshot (fence re-check): nothing switched
@@ -54,6 +56,8 @@ __all__ = [
     "ApprovalRejected",
     "ApprovalTimedOut",
     "RunCancelled",
+    "CatchUpError",
+    "StreamRefused",
     "CutoverError",
     "VerificationError",
     "SourceMoved",
@@ -199,6 +203,23 @@ class RunCancelled(MigrationError):
     """
 
     default_remedy = "nothing was switched (or the switch was undone); run again with the same migration id"
+
+
+class CatchUpError(MigrationError):
+    """The source's replication stream could not be applied to the target (a malformed stream, a command the
+    target refused, the target unreachable mid-batch). The target may hold part of a batch: never retried in place
+    (a non-idempotent command could run twice); the run rolls back or seeds again."""
+
+    default_remedy = ("nothing was switched; check the target's reachability and memory, then run the migration "
+                      "again with the same id: it seeds the target again")
+
+
+class StreamRefused(CatchUpError):
+    """The stream holds a command ElastiCache does not accept (CONFIG, DEBUG, SHUTDOWN, REPLICAOF, ...), or a db
+    other than 0 for a single-db (cluster mode) target. Applying the rest would leave the target different."""
+
+    default_remedy = ("find who ran the named command on the source during the migration (its MONITOR or "
+                      "slowlog); stop that job, then run the migration again with the same id")
 
 
 class CutoverError(MigrationError):
