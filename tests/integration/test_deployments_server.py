@@ -181,7 +181,10 @@ def test_operator_runs_on_demand_from_the_ui_and_approves_in_the_resume_form(
                 page.get_by_role("option", name="approve", exact=True).click()
                 form.get_by_label("Approver").fill("ui-tester")
                 form.get_by_label("Note (Optional)").fill("checked the verify result in the UI")
-                form.get_by_role("button", name="Resume", exact=True).click()
+                # On a loaded machine a click can stay without effect (seen with Run above, and here on the fresh
+                # machine): while the run is still paused and the form still open, Resume is clicked again.
+                _click_until_not_paused(form, form.get_by_role("button", name="Resume", exact=True), server, run_id,
+                                        timeout=120)
             with evidence_on_failure(page, evidence, "wait for completed", context):
                 assert shown_state(page, "Completed", timeout_ms=60_000) == "Completed"
 
@@ -273,6 +276,22 @@ def _click_run_until_created(page: Any, server: PrefectServer, deployment: str, 
             clicked_at = time.monotonic()
         time.sleep(0.5)
     raise AssertionError(f"no flow run of {deployment} was created within {timeout:.0f}s of clicking Run")
+
+
+
+def _click_until_not_paused(dialog: Any, button: Any, server: PrefectServer, run_id: str, timeout: float) -> None:
+    """Click ``button`` (again every 20 s while ``dialog`` stays open) until the run is no longer Paused."""
+    deadline = time.monotonic() + timeout
+    clicked_at = -1e9
+    while time.monotonic() < deadline:
+        if server.api("GET", f"/flow_runs/{run_id}")["state"]["type"] != "PAUSED":
+            return
+        if time.monotonic() - clicked_at >= 20 and dialog.is_visible():
+            with contextlib.suppress(PlaywrightError):
+                button.click(timeout=5_000)
+            clicked_at = time.monotonic()
+        time.sleep(0.5)
+    raise AssertionError(f"flow run {run_id} still paused {timeout:.0f}s after clicking Resume")
 
 
 def _run_created_for(server: PrefectServer, deployment: str, before: set[str], timeout: float,
