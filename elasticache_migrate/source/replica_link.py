@@ -41,6 +41,7 @@ from elasticache_migrate.source.replica_protocol import (
 from elasticache_migrate.source.resp import (
     MAX_LINE,
     HandshakeReplies,
+    close_socket,
     connection_settings,
     encode_command,
     handshake,
@@ -274,9 +275,5 @@ class ReplicaLink:
 
     def close(self) -> None:
         """Close the link (the master forgets this replica)."""
-        if self._sock is not None:
-            try:
-                self._sock.close()
-            except OSError:
-                pass
-            self._sock = None
+        close_socket(self._sock)
+        self._sock = None

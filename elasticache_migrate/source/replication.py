@@ -58,6 +58,7 @@ from elasticache_migrate.plan import MigrationPlan
 from elasticache_migrate.source.connection import client_name, redis_errors
 from elasticache_migrate.source.resp import (
     HandshakeReplies,
+    close_socket,
     connection_settings,
     encode_command,
     handshake,
@@ -217,9 +218,5 @@ class ReplicationStream:
 
     def close(self) -> None:
         """Close the replication link (the master forgets this replica)."""
-        if self._sock is not None:
-            try:
-                self._sock.close()
-            except OSError:
-                pass
-            self._sock = None
+        close_socket(self._sock)
+        self._sock = None

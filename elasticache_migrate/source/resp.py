@@ -36,6 +36,7 @@ __all__ = [
     "encode_command",
     "handshake",
     "open_socket",
+    "close_socket",
     "pack_per_key",
     "raw_like",
     "setup_commands",
@@ -111,6 +112,16 @@ class HandshakeReplies:
         return lines
 
 
+def close_socket(sock: socket.socket | None) -> None:
+    """Close ``sock`` (None: nothing), ignoring the errors of a socket already gone."""
+    if sock is None:
+        return
+    try:
+        sock.close()
+    except OSError:
+        pass
+
+
 def handshake(sock: socket.socket, commands: Sequence[Sequence[Arg]],
               replies: HandshakeReplies | None = None) -> list[str]:
     """Send the set-up ``commands`` in one write and read one line reply for each, in order.
@@ -175,10 +186,7 @@ class RawConnection:
 
     def close(self) -> None:
         """Close the socket."""
-        try:
-            self._sock.close()
-        except OSError:
-            pass
+        close_socket(self._sock)
 
     def __enter__(self) -> RawConnection:
         return self

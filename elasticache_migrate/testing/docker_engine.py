@@ -31,6 +31,8 @@ import docker
 import docker.errors
 import docker.models.containers
 
+from elasticache_migrate.testing.localredis import terminate
+
 __all__ = [
     "DockerEngine",
     "build_redis_image",
@@ -254,13 +256,7 @@ class DockerEngine:
         killed = running = False
         if proc is not None:
             if running := proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-                    killed = True
+                killed = terminate(proc, timeout)
         elif running := bool(self.pid) and self.base_url in _cmdline(self.pid):
             killed = _terminate(self.pid, timeout)
         if killed:  # a clean exit removes the socket and stops containerd; a SIGKILL does neither

@@ -67,6 +67,24 @@ class UnsupportedOption(ValueError):
     """A config option (or value) the server's version does not support."""
 
 
+def terminate(proc: subprocess.Popen[Any] | None, timeout: float) -> bool:
+    """SIGTERM ``proc``, then SIGKILL if it lingers past ``timeout``; nothing when it is absent or gone.
+
+    Returns:
+        True when it had to be killed.
+    """
+    if proc is None or proc.poll() is not None:
+        return False
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return True
+    return False
+
+
 def _quote(value: str) -> str:
     """Quote a value for the config file (sdssplitargs syntax, understood by every version)."""
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
@@ -362,15 +380,7 @@ class LocalRedisServer:
 
     def _terminate(self, timeout: float) -> None:
         """SIGTERM, then SIGKILL if the process lingers."""
-        proc = self._proc
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        terminate(self._proc, timeout)
 
     # --- access ---------------------------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from elasticache_migrate.source.quiesce import REFUSE_WRITES_REPLICAS, pause, re
 from elasticache_migrate.source.sentinel_set import check_master, hold_set, priority_setting
 from elasticache_migrate.testing.localredis import LocalRedisServer
 from tests.conftest import make_plan, need
-from tests.support.sentinel import SentinelSet, wait_until
+from tests.support.sentinel import SentinelSet, accepts_writes, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -37,15 +37,6 @@ def _plan(tmp_path: Path, moto_endpoint: str, bucket: str, sset: SentinelSet) ->
 
 def _c(node: LocalRedisServer) -> redis.Redis:
     return node.client(decode_responses=True, socket_timeout=3)
-
-
-def _accepts_writes(node: LocalRedisServer) -> bool:
-    with _c(node) as c:
-        try:
-            c.set("probe-write", "1")
-            return True
-        except redis.ResponseError:  # NOREPLICAS (fenced) or READONLY (a replica)
-            return False
 
 
 def _config(node: LocalRedisServer, name: str) -> str:
@@ -77,7 +68,7 @@ def test_held_set_refuses_a_failover_and_is_given_back(tmp_path: Path, moto_endp
         assert state.node is not None and (state.node.host, state.node.port) == (master.host, master.port)
         hold = hold_set(plan, state.node)
         assert hold is not None and [c.node.port for c in hold.changes] == [replica.port]
-        assert _config(replica, setting) == "0" and not _accepts_writes(master)
+        assert _config(replica, setting) == "0" and not accepts_writes(master, "probe-write")
         assert {tuple(s) for s in hold.sentinels} == set(sset.sentinel_addresses)
         again = hold_set(plan, state.node)  # a re-run after a crash: the value from before the first run is kept
         assert again is not None and [(c.node.port, c.previous) for c in again.changes] == [(replica.port, "100")]
@@ -95,7 +86,7 @@ def test_held_set_refuses_a_failover_and_is_given_back(tmp_path: Path, moto_endp
         with _c(replica) as c:  # the refusal left on another node (an older version's rollback after a failover)
             c.config_set(to_write, str(REFUSE_WRITES_REPLICAS))
         unpause(plan)
-        assert _accepts_writes(master) and _config(replica, setting) == "100"
+        assert accepts_writes(master, "probe-write") and _config(replica, setting) == "100"
         assert _config(replica, to_write) == _config(master, to_write) == "0"  # every node of the set is checked
         journal = Journal(plan.workdir).read()
         assert journal.quiesce is None and journal.sentinel_set is None
@@ -134,17 +125,17 @@ def test_failover_anyway_is_caught_and_undone_on_each_node(tmp_path: Path, moto_
         unpause(plan)  # the rollback
         assert _config(old, to_write) == "0" and _config(rep, to_write) == "0"
         assert str(REFUSE_WRITES_REPLICAS) not in old.config_file.read_text()
-        assert _accepts_writes(rep)  # the master now
+        assert accepts_writes(rep, "probe-write")  # the master now
 
         # failback (retried: a Sentinel picks a replica only once it has read its INFO since it rejoined)
         wait_until("the failback", lambda: sset.failover(settle=True), 40, interval=1)
         assert sset.current_master() == (old.host, old.port)
-        assert _accepts_writes(old)
+        assert accepts_writes(old, "probe-write")
         for node in sset.nodes:  # a restart reads each node's config file as Sentinel and the rollback left it
             sset.stop_node(node)
             sset.start_node(node)
         sset.wait_settled()
-        assert _accepts_writes(sset.master_node())
+        assert accepts_writes(sset.master_node(), "probe-write")
         assert all(_config(n, to_write) == "0" for n in sset.nodes)
 
 
@@ -169,8 +160,8 @@ def test_decommission_leaves_nothing_to_promote(tmp_path: Path, moto_endpoint: s
         time.sleep(1 + 5 + 1)  # down-after-milliseconds + failover-timeout + a margin
         with _c(rep) as c:
             assert c.info("replication")["role"] == "slave"
-        assert not _accepts_writes(rep)
+        assert not accepts_writes(rep, "probe-write")
         assert all(s.master_addr(sset.master_name) is None for s in sset.sentinels)
         with _c(rep) as c:  # even promoted by hand it refuses writes
             c.execute_command("SLAVEOF", "NO", "ONE")
-        assert not _accepts_writes(rep)
+        assert not accepts_writes(rep, "probe-write")

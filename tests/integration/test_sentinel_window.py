@@ -30,7 +30,7 @@ from flows.migrate import migrate_redis
 from tasks.approval import resume_run, wait_for_paused_run
 from tests.conftest import make_plan, need
 from tests.support.outcomes import migrated
-from tests.support.sentinel import SentinelSet, wait_until
+from tests.support.sentinel import SentinelSet, accepts_writes, wait_until
 
 pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.slow]
 
@@ -57,15 +57,6 @@ def _decide(decision: str, before: Callable[[], None] | None = None) -> tuple[th
 
 def _c(node: LocalRedisServer) -> redis.Redis:
     return node.client(decode_responses=True, socket_timeout=3)
-
-
-def _accepts_writes(node: LocalRedisServer) -> bool:
-    with _c(node) as c:
-        try:
-            c.set("probe:writable", "1")
-            return True
-        except redis.ResponseError:  # NOREPLICAS (fenced) or READONLY (a replica)
-            return False
 
 
 def _refusing_nodes(sset: SentinelSet) -> list[str]:
@@ -135,7 +126,7 @@ def test_failover_while_paused_rolls_back_naming_it(tmp_path: Path, moto_endpoin
             assert app_env.read_bytes() == before          # nothing switched
             with _c(rep) as c:                           # the write made to the new master is still there
                 assert c.lrange("queue:default", 0, -1)[-1] == "job-after-failover"
-            assert _accepts_writes(rep)
+            assert accepts_writes(rep)
             wait_until("the old master to rejoin as a replica",
                        lambda: _c(old).info("replication")["role"] == "slave", 30)
             assert _refusing_nodes(sset) == []            # restored on the node it was set on, file included
@@ -176,7 +167,7 @@ def test_completed_run_leaves_nothing_to_promote(tmp_path: Path, moto_endpoint: 
             time.sleep(1 + 5 + 2)                          # down-after + failover-timeout + margin
             with _c(rep) as c:
                 assert c.info("replication")["role"] == "slave"
-            assert not _accepts_writes(rep)
+            assert not accepts_writes(rep)
             assert all(s.master_addr(sset.master_name) is None for s in sset.sentinels)
         finally:
             stop_rehearsal_target(plan.workdir)
@@ -195,17 +186,17 @@ def test_after_a_rollback_a_failover_and_a_failback_every_master_takes_writes(
             state = migrate_redis(plan, return_state=True)
             decider.join(10)
             assert not errors and state.is_cancelled()
-            assert _accepts_writes(old) and _refusing_nodes(sset) == []
+            assert accepts_writes(old) and _refusing_nodes(sset) == []
             with _c(rep) as c:
                 assert dict(c.config_get(priority_setting(binary.version_info))).popitem()[1] == "100"
 
             wait_until("the Sentinels to see the priority back", lambda: _sentinels_see_priority(sset, rep, "100"),
                        20)
             sset.failover(settle=True)
-            assert _accepts_writes(rep)
+            assert accepts_writes(rep)
             wait_until("the failback", lambda: sset.failover(settle=True), 40, interval=1)
             assert sset.current_master() == (old.host, old.port)
-            assert _accepts_writes(old)
+            assert accepts_writes(old)
             assert _refusing_nodes(sset) == []
         finally:
             stop_rehearsal_target(plan.workdir)

@@ -26,7 +26,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from elasticache_migrate.testing.binaries import ServerBinary
-from elasticache_migrate.testing.localredis import LocalRedisServer
+from elasticache_migrate.testing.localredis import LocalRedisServer, terminate
 from elasticache_migrate.testing.ports import free_port
 
 __all__ = ["SentinelProcess", "SentinelSet", "wait_until"]
@@ -107,15 +107,7 @@ class SentinelProcess:
 
     def stop(self, timeout: float = 10) -> None:
         """SIGTERM, then SIGKILL; safe to repeat."""
-        proc = self._proc
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        terminate(self._proc, timeout)
 
     def client(self) -> redis.Redis:
         """A RESP2 client to this Sentinel (decoded replies)."""
@@ -305,3 +297,13 @@ class SentinelSet:
 
     def start_sentinel(self, index: int) -> None:
         self.sentinels[index].start()
+
+
+def accepts_writes(node: LocalRedisServer, key: str = "probe:writable") -> bool:
+    """Whether ``node`` takes a write now (False on NOREPLICAS, the fence, or READONLY, a replica)."""
+    with node.client(decode_responses=True, socket_timeout=3) as c:
+        try:
+            c.set(key, "1")
+            return True
+        except redis.ResponseError:
+            return False
